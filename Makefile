@@ -1,0 +1,212 @@
+# Makefile - builds doppel, its tests, fuzzers and benchmarks.
+#
+# Layers are directories: src/util <- src/conf <- src/global, src/tables
+# <- programs (src/smtpd, src/master, src/relay, src/cli). Each layer is
+# a static library; each program links its own directory's objects.
+# New source files are picked up by wildcard: adding a module needs no
+# change here.
+#
+#   make                 build bin/ programs (optimised, -Werror)
+#   make SANITIZE=1      the same with AddressSanitizer + UBSan
+#   make check           bootstrap if needed, sanitizer build, all tests
+#   make fuzz            libFuzzer targets, each for FUZZ_SECONDS
+#   make bench           benchmarks (not part of check)
+#   make run             the master in the foreground on conf/
+#   make install PREFIX=/usr/local DESTDIR=...
+
+CC          ?= cc
+SANITIZE    ?= 0
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+FUZZ_SECONDS ?= 30
+FUZZ_CC     ?= clang
+
+PKGS        := libevent libevent_openssl libevent_pthreads openssl lmdb libpcre2-8
+HAVE_HIREDIS := $(shell pkg-config --exists hiredis 2>/dev/null && echo 1)
+ifeq ($(HAVE_HIREDIS),1)
+PKGS        += hiredis
+endif
+
+ifeq ($(SANITIZE),1)
+BUILD       ?= build/san
+SANFLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer
+OPT         := -O1
+else
+BUILD       ?= build/opt
+SANFLAGS    :=
+OPT         := -O2
+endif
+
+WARN        := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes \
+               -Wstrict-prototypes -fno-common -Werror
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS    += -Isrc -D_GNU_SOURCE -DHAVE_HIREDIS=$(if $(HAVE_HIREDIS),1,0)
+CFLAGS      ?= -g $(OPT)
+ALL_CFLAGS  := -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS)
+LDLIBS      := $(PKG_LIBS) -lpthread -lm
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# Libraries by layer, lowest last (link order).
+LIB_DIRS    := tables global conf util
+PROG_DIRS   := smtpd master relay cli
+# program name : directory : file holding main()
+PROGRAMS    := doppel-smtpd:smtpd:smtpd doppel-master:master:master \
+               doppel-relay:relay:relay doppel:cli:doppel
+
+prog_name = $(word 1,$(subst :, ,$(1)))
+prog_dir  = $(word 2,$(subst :, ,$(1)))
+prog_main = $(word 3,$(subst :, ,$(1)))
+
+srcs_of     = $(wildcard src/$(1)/*.c)
+objs_of     = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_FILES   := $(foreach d,$(LIB_DIRS),$(if $(call srcs_of,$(d)),$(BUILD)/lib/libdoppel_$(d).a))
+# Program directories without their main file, as libraries for tests.
+PLIB_FILES  := $(foreach d,$(PROG_DIRS),$(BUILD)/lib/libprog_$(d).a)
+EXISTING_PROGRAMS := $(foreach p,$(PROGRAMS),$(if $(wildcard src/$(call prog_dir,$(p))/$(call prog_main,$(p)).c),$(p)))
+BIN_FILES   := $(foreach p,$(EXISTING_PROGRAMS),$(BUILD)/bin/$(call prog_name,$(p)))
+
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+TEST_HELPER_SRCS := $(wildcard tests/unit/helper_*.c)
+TEST_HELPER_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(TEST_HELPER_SRCS))
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+TEST_PEERS  := $(patsubst tests/peers/%.c,$(BUILD)/peers/%,$(wildcard tests/peers/*.c))
+ALL_OBJS    := $(call objs_of,$(foreach d,$(LIB_DIRS) $(PROG_DIRS),$(call srcs_of,$(d))))
+
+.PHONY: all tests check check-unit check-fuzz fuzz bench run install clean \
+        bootstrap format tidy
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BIN_FILES) bin-links
+
+# bin/ always points at the last build, so scripts have one place to look.
+bin-links: $(BIN_FILES)
+	@mkdir -p bin
+	@for f in $(BIN_FILES); do ln -sf ../$$f bin/; done
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+define LIB_RULE
+$(BUILD)/lib/libdoppel_$(1).a: $(call objs_of,$(call srcs_of,$(1)))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(LIB_DIRS),$(eval $(call LIB_RULE,$(d))))
+
+define PLIB_RULE
+$(BUILD)/lib/libprog_$(call prog_dir,$(1)).a: $(call objs_of,$(filter-out src/$(call prog_dir,$(1))/$(call prog_main,$(1)).c,$(call srcs_of,$(call prog_dir,$(1)))))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^ </dev/null
+$(BUILD)/bin/$(call prog_name,$(1)): $(BUILD)/obj/$(call prog_dir,$(1))/$(call prog_main,$(1)).o $(BUILD)/lib/libprog_$(call prog_dir,$(1)).a $(LIB_FILES)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(ALL_CFLAGS) -o $$@ $$< -Wl,--start-group $(BUILD)/lib/libprog_$(call prog_dir,$(1)).a $(LIB_FILES) -Wl,--end-group $(LDLIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call PLIB_RULE,$(p))))
+
+# A unit test links every library, so it can test any module.
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPER_OBJS) $(PLIB_FILES) $(LIB_FILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(TEST_HELPER_OBJS) \
+	    -Wl,--start-group $(PLIB_FILES) $(LIB_FILES) -Wl,--end-group \
+	    $(CMOCKA_LIBS) $(LDLIBS)
+
+# Test peers (a milter, a load generator) are small programs of their own.
+$(BUILD)/peers/%: tests/peers/%.c $(LIB_FILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(PEER_LIBS_$*) \
+	    -Wl,--start-group $(LIB_FILES) -Wl,--end-group $(LDLIBS)
+
+tests: all $(UNIT_BINS) $(TEST_PEERS)
+
+# ---- fuzzing: clang + libFuzzer, its own build of every library ----
+FUZZ_BUILD  := build/fuzzlib
+FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+FUZZ_ALL_SRCS := $(foreach d,$(LIB_DIRS),$(call srcs_of,$(d))) \
+               $(foreach p,$(PROGRAMS),$(filter-out src/$(call prog_dir,$(p))/$(call prog_main,$(p)).c,$(call srcs_of,$(call prog_dir,$(p)))))
+FUZZ_OBJS   := $(patsubst src/%.c,$(FUZZ_BUILD)/%.o,$(FUZZ_ALL_SRCS))
+
+$(FUZZ_BUILD)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    $(PKG_CFLAGS) -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Every target over its seed corpus: a regression run, part of check.
+check-fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    n=$$(basename $$f); c=tests/fuzz/corpus/$${n#fuzz_}; \
+	    echo "fuzz regression: $$n over $$c"; \
+	    $$f -runs=0 $$c >build/fuzz/$$n.log 2>&1 || { cat build/fuzz/$$n.log; exit 1; }; \
+	done
+
+# make fuzz FUZZ_SECONDS=N: each target explores for N seconds.
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    n=$$(basename $$f); c=tests/fuzz/corpus/$${n#fuzz_}; \
+	    mkdir -p build/fuzz/corpus/$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -artifact_prefix=build/fuzz/$$n- build/fuzz/corpus/$$n $$c \
+	        >build/fuzz/$$n.log 2>&1 || { tail -50 build/fuzz/$$n.log; exit 1; }; \
+	done
+
+# ---- the two commands of the README ----
+bootstrap:
+	@tools/bootstrap --install-missing
+
+check: bootstrap
+	$(MAKE) SANITIZE=1 tests
+	$(MAKE) check-fuzz
+	DOPPEL_BUILD=$(CURDIR)/build/san CMOCKA_MESSAGE_OUTPUT=TAP \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    prove --exec '' $(TEST_PROVE_FLAGS) $(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRCS)) \
+	    $(sort $(wildcard tests/system/*.t tests/scenarios/*.t))
+
+run: bootstrap all
+	tools/run-example
+
+bench: bootstrap
+	$(MAKE) all
+	bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/doppel \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/doc/doppel/examples
+	@for p in $(BIN_FILES); do \
+	    case $$(basename $$p) in \
+	    doppel) install -m 0755 $$p $(DESTDIR)$(PREFIX)/bin/ ;; \
+	    *) install -m 0755 $$p $(DESTDIR)$(PREFIX)/libexec/doppel/ ;; \
+	    esac; \
+	done
+	@for m in docs/man/*.[158]; do \
+	    [ -f $$m ] || continue; s=$${m##*.}; \
+	    install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
+	done
+	install -m 0644 conf/* $(DESTDIR)$(PREFIX)/share/doc/doppel/examples/
+
+format:
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+
+clean:
+	rm -rf build bin
+
+-include $(ALL_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)
