@@ -13,6 +13,12 @@
  *     line number.
  *
  *     cfparse_set() adds or replaces one pair, as services.cf -o does.
+ *
+ *     cfparse_lines() is the logical-line reader both configuration
+ *     files share: it calls fn once per logical line (comments and blank
+ *     lines dropped, continuation lines joined with one space) with the
+ *     number of the line where it starts. cfparse_read() loads a file
+ *     (bounded by CFPARSE_FILE_MAX) for it.
  * RULES
  *     A table owns its strings; cfparse_free() returns NULL. Each entry
  *     remembers the file and line it came from, for FILE:LINE errors.
@@ -58,5 +64,12 @@ void    cfparse_set(struct cf_table *t, const char *name, const char *value,
                     const char *file, int line);
 struct cf_entry *cfparse_get(const struct cf_table *t, const char *name);
 int     cfparse_valid_name(const char *name, size_t len);
+
+typedef int cfparse_line_fn(void *context, int line, char *text,
+                            struct dstr *errors);
+int     cfparse_lines(const char *file, const char *buf, size_t len,
+                      cfparse_line_fn *fn, void *context,
+                      struct dstr *errors);
+struct dstr *cfparse_read(const char *path, struct dstr *errors);
 
 #endif

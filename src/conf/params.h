@@ -65,6 +65,7 @@ struct param_def {
 /* One compiled personality. Field names are parameter names. */
 struct params {
     /* identity and places */
+    char   *config_directory;
     char   *myhostname;
     char   *mydomain;
     char   *myorigin;
@@ -117,6 +118,13 @@ struct params {
     struct param_list smtpd_recipient_restrictions;
     struct param_list smtpd_data_restrictions;
     struct param_list smtpd_end_of_data_restrictions;
+
+    /* smtpd engine: fields added by the SMTP engine work go here */
+    long long smtpd_command_line_limit;    /* per session */
+    long long smtpd_starttls_timeout;      /* per session */
+    long long smtpd_peername_lookup_timeout;       /* per session */
+    int     smtpd_peername_lookup;
+    long long smtpd_queue_threads;
 };
 
 extern const struct param_def param_table[];

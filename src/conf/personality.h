@@ -53,6 +53,8 @@ struct personality {
     const char **origin;               /* the name that supplied it, or NULL
                                         * for a built-in default */
     const struct cf_entry **source;    /* its file and line, or NULL */
+    char   *computed[3];               /* myhostname, mydomain,
+                                        * config_directory from the system */
 };
 
 struct personality_set {

@@ -5,6 +5,7 @@
  * string never holds much more memory than its limit allows.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,14 +64,25 @@ dstr_reserve(struct dstr *d, size_t n)
     return 0;
 }
 
-/* dstr_append - append n bytes */
+/*
+ * dstr_append - append n bytes. The bytes may come from d itself
+ * (dstr_append(d, d->data, d->len), or dstr_set() of a part of d):
+ * growth may move the buffer, so remember where they were relative
+ * to it, and copy with memmove.
+ */
 int
 dstr_append(struct dstr *d, const void *p, size_t n)
 {
+    uintptr_t src = (uintptr_t) p, base = (uintptr_t) d->data;
+    int     inside = n > 0 && src >= base && src < base + d->cap;
+    size_t  offset = inside ? (size_t) (src - base) : 0;
+
     if (dstr_reserve(d, n) < 0)
         return -1;
+    if (inside)
+        p = d->data + offset;
     if (n > 0)
-        memcpy(d->data + d->len, p, n);
+        memmove(d->data + d->len, p, n);
     d->len += n;
     d->data[d->len] = '\0';
     return 0;

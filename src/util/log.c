@@ -138,6 +138,27 @@ log_write_stderr(const char *line, size_t len)
     return n == (ssize_t) len ? 0 : -1;
 }
 
+/* log_write_stderr_line - "name[pid]: msg" and a newline to fd 2 */
+static int
+log_write_stderr_line(const char *msg)
+{
+    char    line[LOG_LINE_MAX + 96];
+    int     n;
+
+    if (log_sink_kind == LOG_SINK_TERMINAL)
+        n = snprintf(line, sizeof(line), "%s: %s\n", log_name, msg);
+    else
+        n = snprintf(line, sizeof(line), "%s[%ld]: %s\n", log_name,
+                     (long) getpid(), msg);
+    if (n < 0)
+        return -1;
+    if ((size_t) n >= sizeof(line)) {
+        n = sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
+    return log_write_stderr(line, (size_t) n);
+}
+
 /* log_write_syslog - one line to the syslog socket; -1 if not taken */
 static int
 log_write_syslog(enum log_level level, const char *text)
@@ -148,8 +169,9 @@ log_write_syslog(enum log_level level, const char *text)
     struct tm tm;
     int     n;
 
+    /* no syslog daemon (a container, a test): a whole line on fd 2 */
     if (log_syslog_connect() < 0)
-        return log_write_stderr(text, strlen(text));
+        return log_write_stderr_line(text);
     localtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
     n = snprintf(buf, sizeof(buf), "<%d>%s %s[%ld]: %s",
@@ -173,16 +195,14 @@ log_write_syslog(enum log_level level, const char *text)
 static void
 log_emit(enum log_level level, const char *msg)
 {
-    char    line[LOG_LINE_MAX + 96];
     int     ok;
 
-    if (log_sink_kind == LOG_SINK_SYSLOG) {
+    if (log_sink_kind == LOG_SINK_NONE)
+        return;
+    if (log_sink_kind == LOG_SINK_SYSLOG)
         ok = log_write_syslog(level, msg) == 0;
-    } else {
-        snprintf(line, sizeof(line), "%s[%ld]: %s\n", log_name,
-                 (long) getpid(), msg);
-        ok = log_write_stderr(line, strlen(line)) == 0;
-    }
+    else
+        ok = log_write_stderr_line(msg) == 0;
     if (!ok) {
         log_drop_count++;
         log_drop_unreported++;
@@ -208,7 +228,9 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
         return;
     errno = saved_errno;                /* for %m */
     n = vsnprintf(text, sizeof(text), fmt, ap);
-    if (n >= (int) sizeof(text))
+    if (n < 0)
+        snprintf(text, sizeof(text), "(unprintable log message: %s)", fmt);
+    else if (n >= (int) sizeof(text))
         memcpy(text + sizeof(text) - 4, "...", 4);
     snprintf(msg, sizeof(msg), "%s%s", log_prefix[level], text);
     if (log_capture != NULL)

@@ -46,6 +46,8 @@ enum log_level {
 enum log_sink {
     LOG_SINK_STDERR,                   /* foreground, tests */
     LOG_SINK_SYSLOG,                   /* daemon: /dev/log, facility mail */
+    LOG_SINK_NONE,                     /* only the capture function (tests) */
+    LOG_SINK_TERMINAL,                 /* commands: "doppel: text", no pid */
 };
 
 typedef void log_capture_fn(enum log_level level, const char *line);

@@ -167,18 +167,28 @@ units_parse_bool(const char *s, int *value)
     return -1;
 }
 
-/* units_parse_ratio - 0.7 or 70%, within 0..1 */
+/*
+ * units_parse_ratio - 0.7 or 70%, within 0..1. Only plain decimals:
+ * strtod() alone would also take "0x1", "1e-1" and "0x.8".
+ */
 int
 units_parse_ratio(const char *s, double *value)
 {
     char   *end;
+    size_t  i, digits = 0, dots = 0;
 
     s = units_skip_space(s);
-    if (!isdigit((unsigned char) *s) && *s != '.')
+    for (i = 0; isdigit((unsigned char) s[i]) || s[i] == '.'; i++) {
+        if (s[i] == '.')
+            dots++;
+        else
+            digits++;
+    }
+    if (digits == 0 || dots > 1)
         return -1;
     errno = 0;
     *value = strtod(s, &end);
-    if (errno == ERANGE || !isfinite(*value))
+    if (errno == ERANGE || !isfinite(*value) || end != s + i)
         return -1;
     if (*end == '%') {
         *value /= 100.0;

@@ -26,7 +26,8 @@ xcalloc(size_t n, size_t size)
 
     if (size != 0 && n > SIZE_MAX / size)
         log_fatal("allocation overflow: %zu * %zu", n, size);
-    p = calloc(n ? n : 1, size ? size : 1);
+    /* zero bytes: one byte, not n (or size) bytes of a 0 * size request */
+    p = n == 0 || size == 0 ? calloc(1, 1) : calloc(n, size);
     if (p == NULL)
         log_fatal("out of memory allocating %zu * %zu bytes", n, size);
     return p;
@@ -77,6 +78,7 @@ xmemdup(const void *src, size_t n)
 {
     void *p = xmalloc(n);
 
-    memcpy(p, src, n);
+    if (n > 0)                          /* src may be NULL when n is 0 */
+        memcpy(p, src, n);
     return p;
 }

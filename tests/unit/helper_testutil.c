@@ -50,7 +50,7 @@ testutil_log_start(void)
     log_set_capture(testutil_capture);
     log_set_fatal_hook(testutil_fatal);
     log_set_level(LOG_LEVEL_DEBUG);
-    log_open("test", LOG_SINK_SYSLOG);  /* falls back to stderr quietly */
+    log_open("test", LOG_SINK_NONE);
 }
 
 /* testutil_log_stop - forget captured lines */

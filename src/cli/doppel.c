@@ -1,0 +1,74 @@
+/*
+ * doppel - the one command for people: start, stop, reload, status,
+ * conf, queue, test.
+ *
+ * SECURITY
+ *     doppel runs with the privileges of whoever calls it. It reads the
+ *     configuration, talks to doppel-master over its control socket
+ *     (mode 0600, so only the mail system's owner and root get in) and
+ *     to SMTP servers named on its command line. It never runs a shell.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "cli/cli.h"
+#include "cli/cli_conf.h"
+
+struct doppel_command {
+    const char *name;
+    int     (*main) (int argc, char **argv);
+    const char *summary;
+};
+
+static const struct doppel_command doppel_commands[] = {
+    {"conf", cli_conf_main, "show or check the configuration (like postconf)"},
+    {NULL, NULL, NULL},
+};
+
+/* doppel_usage - the command list */
+static int
+doppel_usage(FILE *fp, int status)
+{
+    const struct doppel_command *c;
+
+    fprintf(fp, "usage: doppel [-c DIR] COMMAND [ARGS]\n\ncommands:\n");
+    for (c = doppel_commands; c->name != NULL; c++)
+        fprintf(fp, "    %-10s %s\n", c->name, c->summary);
+    fprintf(fp, "\n'doppel COMMAND -h' tells more; see also doppel(1).\n");
+    return status;
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct doppel_command *c;
+    int     ch;
+
+    log_open("doppel", LOG_SINK_TERMINAL);
+    while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+        switch (ch) {
+        case 'c':
+            cli_set_config_dir(optarg);
+            break;
+        case 'h':
+            return doppel_usage(stdout, CLI_EXIT_OK);
+        default:
+            return doppel_usage(stderr, CLI_EXIT_USAGE);
+        }
+    }
+    if (optind >= argc)
+        return doppel_usage(stderr, CLI_EXIT_USAGE);
+    for (c = doppel_commands; c->name != NULL; c++) {
+        if (strcmp(c->name, argv[optind]) == 0) {
+            argv += optind;
+            argc -= optind;
+            optind = 0;         /* glibc: rescan the new argv */
+            return c->main(argc, argv);
+        }
+    }
+    fprintf(stderr, "doppel: unknown command \"%s\"\n", argv[optind]);
+    return doppel_usage(stderr, CLI_EXIT_USAGE);
+}
