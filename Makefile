@@ -15,6 +15,14 @@
 #   make install PREFIX=/usr/local DESTDIR=...
 
 CC          ?= cc
+V           ?= 0
+ifeq ($(V),1)
+Q           :=
+say         = @true
+else
+Q           := @
+say         = @printf '  %-6s %s\n' $(1) $(2)
+endif
 SANITIZE    ?= 0
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -91,40 +99,45 @@ bin-links: $(BIN_FILES)
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/tests/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 define LIB_RULE
 $(BUILD)/lib/libdoppel_$(1).a: $(call objs_of,$(call srcs_of,$(1)))
 	@mkdir -p $$(dir $$@)
-	rm -f $$@ && ar rcs $$@ $$^
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
 endef
 $(foreach d,$(LIB_DIRS),$(eval $(call LIB_RULE,$(d))))
 
 define PLIB_RULE
 $(BUILD)/lib/libprog_$(call prog_dir,$(1)).a: $(call objs_of,$(filter-out src/$(call prog_dir,$(1))/$(call prog_main,$(1)).c,$(call srcs_of,$(call prog_dir,$(1)))))
 	@mkdir -p $$(dir $$@)
-	rm -f $$@ && ar rcs $$@ $$^ </dev/null
+	$(Q)rm -f $$@ && ar rcs $$@ $$^ </dev/null
 $(BUILD)/bin/$(call prog_name,$(1)): $(BUILD)/obj/$(call prog_dir,$(1))/$(call prog_main,$(1)).o $(BUILD)/lib/libprog_$(call prog_dir,$(1)).a $(LIB_FILES)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(ALL_CFLAGS) -o $$@ $$< -Wl,--start-group $(BUILD)/lib/libprog_$(call prog_dir,$(1)).a $(LIB_FILES) -Wl,--end-group $(LDLIBS)
+	$(call say,LINK,$$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $$@ $$< -Wl,--start-group $(BUILD)/lib/libprog_$(call prog_dir,$(1)).a $(LIB_FILES) -Wl,--end-group $(LDLIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call PLIB_RULE,$(p))))
 
 # A unit test links every library, so it can test any module.
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPER_OBJS) $(PLIB_FILES) $(LIB_FILES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(TEST_HELPER_OBJS) \
+	$(call say,TEST,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(TEST_HELPER_OBJS) \
 	    -Wl,--start-group $(PLIB_FILES) $(LIB_FILES) -Wl,--end-group \
 	    $(CMOCKA_LIBS) $(LDLIBS)
 
 # Test peers (a milter, a load generator) are small programs of their own.
 $(BUILD)/peers/%: tests/peers/%.c $(LIB_FILES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(PEER_LIBS_$*) \
+	$(call say,PEER,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(PEER_LIBS_$*) \
 	    -Wl,--start-group $(LIB_FILES) -Wl,--end-group $(LDLIBS)
 
 tests: all $(UNIT_BINS) $(TEST_PEERS)
@@ -139,11 +152,13 @@ FUZZ_OBJS   := $(patsubst src/%.c,$(FUZZ_BUILD)/%.o,$(FUZZ_ALL_SRCS))
 
 $(FUZZ_BUILD)/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call say,FUZZCC,$<)
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer \
 	    $(PKG_CFLAGS) -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 fuzz-build: $(FUZZ_BINS)

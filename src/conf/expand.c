@@ -63,8 +63,12 @@ expand_name(const struct expand_source *src, const char *name,
     }
     if (src->enter(src->context, name, &raw, why) < 0)
         return -1;
-    if (raw != NULL)
+    if (raw != NULL) {
         ret = expand_text(src, raw, raw + strlen(raw), out, why, depth + 1);
+        /* say where a nested error is, once: the innermost name */
+        if (ret < 0 && strstr(why->data, " (in $") == NULL)
+            (void) dstr_appendf(why, " (in $%s)", name);
+    }
     src->leave(src->context, name);
     return ret;
 }

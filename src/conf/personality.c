@@ -267,6 +267,25 @@ personality_error(struct dstr *errors, const struct personality_resolver *r,
     dstr_free(line);
 }
 
+/* personality_nested_param_error - did expansion fail inside a parameter */
+static int
+personality_nested_param_error(const char *why)
+{
+    const char *in = strstr(why, " (in $");
+    char    name[CFPARSE_NAME_MAX];
+    size_t  len;
+
+    if (in == NULL)
+        return 0;
+    in += 6;
+    len = strcspn(in, ")");
+    if (len >= sizeof(name))
+        return 0;
+    memcpy(name, in, len);
+    name[len] = '\0';
+    return param_find(name) != NULL;
+}
+
 /* personality_compile_one - every parameter of one personality */
 static int
 personality_compile_one(struct personality_resolver *r,
@@ -292,8 +311,12 @@ personality_compile_one(struct personality_resolver *r,
         r->source = NULL;
         r->origin = NULL;
         r->raw = NULL;
-        if (personality_resolve(r, def->name, value, why) < 0
-            || param_set_value(def, value->data, &p->params, why) < 0) {
+        if (personality_resolve(r, def->name, value, why) < 0) {
+            /* an error inside another parameter's value is reported there */
+            if (!personality_nested_param_error(why->data))
+                personality_error(errors, r, main_file, def->name, why->data);
+            ret = -1;
+        } else if (param_set_value(def, value->data, &p->params, why) < 0) {
             personality_error(errors, r, main_file, def->name, why->data);
             ret = -1;
         }
