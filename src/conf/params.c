@@ -345,7 +345,7 @@ param_set_value(const struct param_def *def, const char *value,
                 struct params *p, struct dstr *why)
 {
     void   *field = (char *) p + def->offset;
-    long long n;
+    long long n = 0;
     double  ratio;
     int     b;
     struct param_list list;
