@@ -15,7 +15,8 @@
  * RULES
  *     The caller owns what dstr_new() returns; dstr_free() returns NULL.
  *     The fields are public for reading; change them only through
- *     these functions.
+ *     these functions. dstr_append() and dstr_set() may take bytes of
+ *     the same string; a dstr_appendf() argument must not point into it.
  * DIAGNOSTICS
  *     Out of memory is fatal, so no dstr call returns NULL.
  * SEE ALSO

@@ -93,6 +93,22 @@ test_dstr_edit(void **state)
     free(s);
 }
 
+/* test_dstr_self - appending a string to itself survives growth */
+static void
+test_dstr_self(void **state)
+{
+    struct dstr *d = dstr_new(1, 100);
+
+    (void) state;
+    assert_int_equal(dstr_append_str(d, "abc"), 0);
+    assert_int_equal(dstr_append(d, d->data, d->len), 0);
+    assert_int_equal(dstr_append(d, d->data, d->len), 0);
+    assert_string_equal(d->data, "abcabcabcabc");
+    assert_int_equal(dstr_set(d, d->data + 3, 6), 0);
+    assert_string_equal(d->data, "abcabc");
+    dstr_free(d);
+}
+
 int
 main(void)
 {
@@ -102,6 +118,7 @@ main(void)
         cmocka_unit_test(test_dstr_appendf),
         cmocka_unit_test(test_dstr_binary),
         cmocka_unit_test(test_dstr_edit),
+        cmocka_unit_test(test_dstr_self),
     };
 
     return cmocka_run_group_tests_name("dstr", tests, NULL, NULL);
