@@ -146,20 +146,30 @@ tests: all $(UNIT_BINS) $(TEST_PEERS)
 FUZZ_BUILD  := build/fuzzlib
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
-FUZZ_ALL_SRCS := $(foreach d,$(LIB_DIRS),$(call srcs_of,$(d))) \
-               $(foreach p,$(PROGRAMS),$(filter-out src/$(call prog_dir,$(p))/$(call prog_main,$(p)).c,$(call srcs_of,$(call prog_dir,$(p)))))
-FUZZ_OBJS   := $(patsubst src/%.c,$(FUZZ_BUILD)/%.o,$(FUZZ_ALL_SRCS))
+# One archive per directory, so that objects a target does not use need
+# not link (a program's library may refer to its main file).
+FUZZ_DIRS   := $(LIB_DIRS) $(PROG_DIRS)
+fuzz_srcs_of = $(filter-out $(foreach p,$(PROGRAMS),src/$(call prog_dir,$(p))/$(call prog_main,$(p)).c),$(call srcs_of,$(1)))
+FUZZ_LIBS   := $(foreach d,$(PROG_DIRS) $(LIB_DIRS),$(FUZZ_BUILD)/lib$(d).a)
+FUZZ_OBJS   := $(patsubst src/%.c,$(FUZZ_BUILD)/%.o,$(foreach d,$(FUZZ_DIRS),$(call fuzz_srcs_of,$(d))))
 
 $(FUZZ_BUILD)/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(call say,FUZZCC,$<)
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+define FUZZ_LIB_RULE
+$(FUZZ_BUILD)/lib$(1).a: $(patsubst src/%.c,$(FUZZ_BUILD)/%.o,$(call fuzz_srcs_of,$(1)))
+	@mkdir -p $$(dir $$@)
+	$(Q)rm -f $$@ && ar rcs $$@ $$^ </dev/null
+endef
+$(foreach d,$(FUZZ_DIRS),$(eval $(call FUZZ_LIB_RULE,$(d))))
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer \
-	    $(PKG_CFLAGS) -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+	    $(PKG_CFLAGS) -o $@ $< -Wl,--start-group $(FUZZ_LIBS) -Wl,--end-group $(LDLIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
