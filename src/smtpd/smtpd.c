@@ -1,0 +1,321 @@
+/*
+ * smtpd - doppel-smtpd, the SMTP server worker: main, arguments, signals.
+ *
+ * SECURITY
+ *     doppel-smtpd talks to anyone on the network: every byte from a
+ *     client is hostile until parsed with a limit (line length, chunk
+ *     size, recipients, errors, time). It also reads DNS answers, which
+ *     are no more trusted than clients. It trusts its configuration
+ *     directory and the listening descriptors the master hands it.
+ *     Under the master it runs as mail_owner without privileges (the
+ *     master drops them before exec); standalone (for tests) it runs as
+ *     whoever starts it and binds its own socket. It writes only into
+ *     queue_directory, through global/queue_file, on worker threads.
+ *
+ * USAGE
+ *     doppel-smtpd -c DIR [--listen HOST:PORT] [--stress|--normal]
+ *                  [--foreground]
+ *
+ *     Without --listen, every inet smtpd service of DIR/services.cf is
+ *     bound. With it, the service whose listen address matches (its -o
+ *     and -p apply), else the main file's personalities alone.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "util/dstr.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "conf/conf.h"
+#include "conf/services.h"
+#include "global/queue_dirs.h"
+#include "smtpd/smtpd_server.h"
+
+#define SMTPD_PROGNAME "doppel/smtpd"
+#define SMTPD_BACKLOG 512
+#define SMTPD_STOP_GRACE_SEC 5          /* sessions get this long at stop */
+#define SMTPD_HOST_MAX 256
+
+static struct smtpd_server *smtpd_srv;
+static struct event *smtpd_grace;
+
+/* smtpd_usage - how to call us */
+static void
+smtpd_usage(void)
+{
+    fprintf(stderr, "usage: doppel-smtpd -c DIR [--listen HOST:PORT]"
+            " [--stress|--normal] [--foreground]\n");
+    exit(2);
+}
+
+/* smtpd_split_hostport - "HOST:PORT", "[V6]:PORT", "*:PORT" */
+static int
+smtpd_split_hostport(const char *text, char *host, size_t hsize, char *port,
+                     size_t psize)
+{
+    const char *colon, *h = text;
+    size_t  hlen;
+
+    if (*text == '[') {
+        const char *close = strchr(text, ']');
+
+        if (close == NULL || close[1] != ':')
+            return -1;
+        h = text + 1;
+        hlen = (size_t) (close - h);
+        colon = close + 1;
+    } else {
+        if ((colon = strrchr(text, ':')) == NULL)
+            return -1;
+        hlen = (size_t) (colon - text);
+    }
+    if (hlen >= hsize || str_copy(port, psize, colon + 1) < 0 || !*port)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (strcmp(host, "*") == 0)
+        host[0] = '\0';
+    return 0;
+}
+
+/* smtpd_bind - a listening TCP socket for host (empty: any) and port */
+static int
+smtpd_bind(const char *host, const char *port)
+{
+    struct addrinfo hints, *res, *ai;
+    int     fd = -1, on = 1, err;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if ((err = getaddrinfo(*host ? host : NULL, port, &hints, &res)) != 0)
+        log_fatal("listen %s:%s: %s", host, port, gai_strerror(err));
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0
+            && listen(fd, SMTPD_BACKLOG) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        log_fatal("listen %s:%s: %m", *host ? host : "*", port);
+    return fd;
+}
+
+/* smtpd_find_service - the services.cf entry for a listen address */
+static size_t
+smtpd_find_service(const struct conf *conf, const char *listen)
+{
+    char    host[SMTPD_HOST_MAX], port[32];
+    size_t  i;
+    const struct service_def *sd;
+
+    if (conf->services == NULL)
+        return CONF_NO_SERVICE;
+    if (smtpd_split_hostport(listen, host, sizeof(host), port,
+                             sizeof(port)) < 0)
+        return CONF_NO_SERVICE;
+    for (i = 0; i < conf->services->count; i++) {
+        sd = &conf->services->items[i];
+        if (sd->type != SERVICE_INET || strcmp(sd->program, "smtpd") != 0)
+            continue;
+        if (strcmp(sd->listen, listen) == 0
+            || (strcmp(sd->port, port) == 0 && strcmp(sd->host, host) == 0))
+            return i;
+    }
+    return CONF_NO_SERVICE;
+}
+
+/* smtpd_stress_of - a service's -p, unless the command line overrides */
+static enum smtpd_stress
+smtpd_stress_of(const struct conf *conf, size_t service,
+                enum smtpd_stress cli)
+{
+    if (cli != SMTPD_STRESS_AUTO)
+        return cli;
+    if (service == CONF_NO_SERVICE)
+        return SMTPD_STRESS_AUTO;
+    switch (conf->services->items[service].force) {
+    case SERVICE_FORCE_STRESS:
+        return SMTPD_STRESS_ON;
+    case SERVICE_FORCE_NORMAL:
+        return SMTPD_STRESS_OFF;
+    case SERVICE_FORCE_AUTO:
+    default:
+        return SMTPD_STRESS_AUTO;
+    }
+}
+
+/* smtpd_grace_over - sessions had their chance: stop the loop */
+static void
+smtpd_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    (void) event_base_loopbreak(arg);
+}
+
+/* smtpd_signal - SIGTERM/SIGINT: stop accepting, let sessions end */
+static void
+smtpd_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct event_base *base = arg;
+    struct timeval tv = {SMTPD_STOP_GRACE_SEC, 0};
+
+    (void) what;
+    if (smtpd_srv->stopping) {
+        (void) event_base_loopbreak(base);
+        return;
+    }
+    log_info("smtpd: signal %d: stopping", (int) sig);
+    smtpd_server_stop(smtpd_srv);
+    smtpd_grace = evtimer_new(base, smtpd_grace_over, base);
+    if (smtpd_grace != NULL)
+        evtimer_add(smtpd_grace, &tv);
+}
+
+/* smtpd_check_done - the loop may end once no session is left */
+static void
+smtpd_check_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    if (smtpd_srv->stopping && smtpd_srv->nsessions == 0)
+        (void) event_base_loopbreak(arg);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"stress", no_argument, NULL, 'S'},
+        {"normal", no_argument, NULL, 'N'},
+        {"foreground", no_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = CONF_DEFAULT_DIR, *listen_arg = NULL;
+    enum smtpd_stress cli_stress = SMTPD_STRESS_AUTO;
+    int     foreground = 0, c, fd, nlisten = 0;
+    struct conf *conf = NULL;
+    struct dstr *errors;
+    struct event_base *base;
+    struct event *sigterm, *sigint, *tick;
+    struct timeval tick_tv = {0, 100 * 1000};
+    char    host[SMTPD_HOST_MAX], port[32];
+    size_t  service, i;
+
+    while ((c = getopt_long(argc, argv, "c:l:f", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            dir = optarg;
+            break;
+        case 'l':
+            listen_arg = optarg;
+            break;
+        case 'S':
+            cli_stress = SMTPD_STRESS_ON;
+            break;
+        case 'N':
+            cli_stress = SMTPD_STRESS_OFF;
+            break;
+        case 'f':
+            foreground = 1;
+            break;
+        default:
+            smtpd_usage();
+        }
+    }
+    if (optind != argc)
+        smtpd_usage();
+    log_open(SMTPD_PROGNAME, foreground ? LOG_SINK_STDERR : LOG_SINK_SYSLOG);
+    (void) signal(SIGPIPE, SIG_IGN);
+
+    errors = dstr_new(256, 64 * 1024);
+    if (conf_load(dir, &conf, errors) < 0)
+        log_fatal("%s", errors->data);
+    dstr_reset(errors);
+    if (queue_dirs_create(conf_params(conf, CONF_NO_SERVICE,
+                                      PERSONALITY_DEFAULT_CLASS,
+                                      0)->queue_directory, errors) < 0)
+        log_fatal("queue_directory: %s", errors->data);
+    errors = dstr_free(errors);
+
+    if (evthread_use_pthreads() < 0)
+        log_fatal("libevent: no thread support");
+    if ((base = event_base_new()) == NULL)
+        log_fatal("libevent: cannot make an event base");
+    smtpd_srv = smtpd_server_new(base, conf);
+
+    if (listen_arg != NULL) {
+        if (smtpd_split_hostport(listen_arg, host, sizeof(host), port,
+                                 sizeof(port)) < 0)
+            log_fatal("--listen %s: use HOST:PORT or [IPV6]:PORT", listen_arg);
+        service = smtpd_find_service(conf, listen_arg);
+        fd = smtpd_bind(host, port);
+        if (smtpd_server_listen(smtpd_srv, fd, service,
+                                smtpd_stress_of(conf, service,
+                                                cli_stress)) < 0)
+            log_fatal("listen %s: %m", listen_arg);
+        nlisten++;
+    } else {
+        for (i = 0; conf->services && i < conf->services->count; i++) {
+            const struct service_def *sd = &conf->services->items[i];
+
+            if (sd->type != SERVICE_INET || strcmp(sd->program, "smtpd") != 0)
+                continue;
+            fd = smtpd_bind(sd->host, sd->port);
+            if (smtpd_server_listen(smtpd_srv, fd, i,
+                                    smtpd_stress_of(conf, i, cli_stress)) < 0)
+                log_fatal("listen %s: %m", sd->listen);
+            nlisten++;
+        }
+    }
+    if (nlisten == 0)
+        log_fatal("nothing to listen on: give --listen HOST:PORT or an"
+                  " smtpd service in %s/%s", dir, CONF_SERVICES_FILE);
+
+    sigterm = evsignal_new(base, SIGTERM, smtpd_signal, base);
+    sigint = evsignal_new(base, SIGINT, smtpd_signal, base);
+    tick = event_new(base, -1, EV_PERSIST, smtpd_check_done, base);
+    if (sigterm == NULL || sigint == NULL || tick == NULL)
+        log_fatal("libevent: cannot make signal events");
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+    evtimer_add(tick, &tick_tv);
+    log_info("smtpd: ready (%d listener%s)", nlisten, nlisten == 1 ? "" : "s");
+
+    (void) event_base_dispatch(base);
+
+    event_free(tick);
+    event_free(sigterm);
+    event_free(sigint);
+    if (smtpd_grace != NULL)
+        event_free(smtpd_grace);
+    smtpd_srv = smtpd_server_free(smtpd_srv);
+    event_base_free(base);
+    conf = conf_free(conf);
+    libevent_global_shutdown();
+    log_info("smtpd: stopped");
+    return 0;
+}

@@ -1,0 +1,611 @@
+/* smtpd_cmd - the SMTP command table: check, then proceed; see smtpd_cmd.h. */
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "util/mailaddr.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "conf/params.h"
+#include "smtpd/smtpd_cmd.h"
+#include "smtpd/smtpd_message.h"
+#include "smtpd/smtpd_server.h"
+#include "smtpd/smtpd_session.h"
+
+#define CMD_HELO_MAX 255                /* octets of a HELO/EHLO argument */
+#define CMD_BDAT_DIGITS 18              /* a chunk size fits a long long */
+
+/* What check learns and proceed uses. */
+struct cmd_args {
+    const char *verb;                   /* the table's spelling */
+    const char *line;
+    size_t  len;
+    const char *arg;
+    size_t  arg_len;
+    struct mailaddr_path path;
+    struct mailaddr_params params;
+    long long bdat_size;
+    int     bdat_last;
+};
+
+typedef int cmd_check_fn(struct session *s, struct cmd_args *a);
+typedef int cmd_proceed_fn(struct session *s, struct cmd_args *a);
+
+#define CMD_F_JUNK     0x1              /* counts towards the junk limit */
+#define CMD_F_IN_BDAT  0x2              /* allowed between BDAT chunks */
+#define CMD_F_RESET    0x4              /* ends an open BDAT message first */
+
+struct cmd_def {
+    const char *verb;
+    cmd_check_fn *check;
+    cmd_proceed_fn *proceed;
+    unsigned flags;
+    size_t  allowance;                  /* extra octets on the line */
+};
+
+static cmd_check_fn cmd_helo_check, cmd_mail_check, cmd_rcpt_check,
+        cmd_data_check, cmd_bdat_check, cmd_noarg_check, cmd_vrfy_check,
+        cmd_starttls_check, cmd_any_check;
+static cmd_proceed_fn cmd_helo, cmd_ehlo, cmd_mail, cmd_rcpt, cmd_data,
+        cmd_bdat, cmd_rset, cmd_noop, cmd_quit, cmd_vrfy, cmd_help,
+        cmd_starttls;
+
+/* *INDENT-OFF* */
+static const struct cmd_def cmd_table[] = {
+    {"HELO", cmd_helo_check, cmd_helo, CMD_F_RESET, 0},
+    {"EHLO", cmd_helo_check, cmd_ehlo, CMD_F_RESET, 0},
+    {"STARTTLS", cmd_starttls_check, cmd_starttls, 0, 0},
+    {"MAIL", cmd_mail_check, cmd_mail, 0, SMTPD_CMD_MAIL_ALLOWANCE},
+    {"RCPT", cmd_rcpt_check, cmd_rcpt, CMD_F_IN_BDAT,
+     SMTPD_CMD_RCPT_ALLOWANCE},
+    {"DATA", cmd_data_check, cmd_data, CMD_F_IN_BDAT, 0},
+    {"BDAT", cmd_bdat_check, cmd_bdat, CMD_F_IN_BDAT, 0},
+    {"RSET", cmd_noarg_check, cmd_rset, CMD_F_JUNK | CMD_F_RESET, 0},
+    {"NOOP", cmd_any_check, cmd_noop, CMD_F_JUNK | CMD_F_IN_BDAT, 0},
+    {"VRFY", cmd_vrfy_check, cmd_vrfy, CMD_F_JUNK, 0},
+    {"HELP", cmd_any_check, cmd_help, CMD_F_JUNK | CMD_F_IN_BDAT, 0},
+    {"QUIT", cmd_noarg_check, cmd_quit, CMD_F_RESET, 0},
+    {NULL, NULL, NULL, 0, 0},
+};
+/* *INDENT-ON* */
+
+#define CMD_UNKNOWN_INDEX (SESSION_COUNTERS - 1)
+
+/* smtpd_cmd_counter_name - the log name of counter index, or NULL */
+const char *
+smtpd_cmd_counter_name(size_t index)
+{
+    static char names[SESSION_COUNTERS][12];
+    size_t  i, n;
+
+    if (index == CMD_UNKNOWN_INDEX)
+        return "unknown";
+    for (n = 0; cmd_table[n].verb != NULL; n++)
+         /* void */ ;
+    if (index >= n)
+        return NULL;
+    if (names[index][0] == '\0') {
+        for (i = 0; cmd_table[index].verb[i] && i + 1 < sizeof(names[0]); i++)
+            names[index][i] = (char) (cmd_table[index].verb[i] | 0x20);
+        names[index][i] = '\0';
+    }
+    return names[index];
+}
+
+/* smtpd_cmd_split - the verb's length; *arg after the blanks that follow */
+size_t
+smtpd_cmd_split(const char *line, size_t len, const char **arg,
+                size_t *arg_len)
+{
+    size_t  v = 0, a;
+
+    while (v < len && line[v] != ' ' && line[v] != '\t')
+        v++;
+    a = v;
+    while (a < len && (line[a] == ' ' || line[a] == '\t'))
+        a++;
+    *arg = line + a;
+    *arg_len = len - a;
+    /* trailing blanks are not part of the argument */
+    while (*arg_len > 0 && ((*arg)[*arg_len - 1] == ' '
+                            || (*arg)[*arg_len - 1] == '\t'))
+        (*arg_len)--;
+    return v;
+}
+
+/* cmd_hostname - this server's name in replies */
+static const char *
+cmd_hostname(const struct session *s)
+{
+    return smtpd_server_hostname(s->p);
+}
+
+/* cmd_printable - is the text printable ASCII or UTF-8 (no controls) */
+static int
+cmd_printable(const char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++)
+        if ((unsigned char) p[i] < 32 || (unsigned char) p[i] == 127)
+            return 0;
+    return 1;
+}
+
+/* cmd_any_check - anything goes (NOOP, HELP) */
+static int
+cmd_any_check(struct session *s, struct cmd_args *a)
+{
+    (void) s;
+    (void) a;
+    return 0;
+}
+
+/* cmd_noarg_check - RSET and QUIT take no argument */
+static int
+cmd_noarg_check(struct session *s, struct cmd_args *a)
+{
+    if (a->arg_len > 0) {
+        smtpd_session_reply(s, "501 5.5.4 Syntax: %s", a->verb);
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_helo_check - a name is required */
+static int
+cmd_helo_check(struct session *s, struct cmd_args *a)
+{
+    if (a->arg_len == 0 || a->arg_len > CMD_HELO_MAX
+        || !cmd_printable(a->arg, a->arg_len)) {
+        smtpd_session_reply(s, "501 5.5.4 Syntax: %s hostname", a->verb);
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_set_helo - remember the name; a greeting ends any transaction */
+static void
+cmd_set_helo(struct session *s, struct cmd_args *a)
+{
+    free(s->helo);
+    s->helo = xstrndup(a->arg, a->arg_len);
+    smtpd_session_reset_transaction(s);
+}
+
+/* cmd_helo - HELO: plain SMTP */
+static int
+cmd_helo(struct session *s, struct cmd_args *a)
+{
+    cmd_set_helo(s, a);
+    s->flags &= ~SESSION_F_EHLO;
+    smtpd_session_reply(s, "250 %s", cmd_hostname(s));
+    return 0;
+}
+
+/* cmd_ehlo - EHLO: the extensions this session offers */
+static int
+cmd_ehlo(struct session *s, struct cmd_args *a)
+{
+    cmd_set_helo(s, a);
+    s->flags |= SESSION_F_EHLO;
+    smtpd_session_reply(s, "250-%s", cmd_hostname(s));
+    smtpd_session_reply(s, "250-PIPELINING");
+    smtpd_session_reply(s, "250-SIZE %lld", s->p->message_size_limit);
+    if (!s->p->disable_vrfy_command)
+        smtpd_session_reply(s, "250-VRFY");
+    if (s->srv->tls != NULL && !(s->flags & SESSION_F_TLS))
+        smtpd_session_reply(s, "250-STARTTLS");
+    smtpd_session_reply(s, "250-ENHANCEDSTATUSCODES");
+    smtpd_session_reply(s, "250-8BITMIME");
+    smtpd_session_reply(s, "250-DSN");
+    smtpd_session_reply(s, "250-SMTPUTF8");
+    smtpd_session_reply(s, "250 CHUNKING");
+    return 0;
+}
+
+/* cmd_starttls_check - offered, not yet active, outside a transaction */
+static int
+cmd_starttls_check(struct session *s, struct cmd_args *a)
+{
+    if (s->flags & SESSION_F_TLS) {
+        smtpd_session_reply(s, "554 5.5.1 Error: TLS already active");
+        return -1;
+    }
+    if (s->srv->tls == NULL) {
+        smtpd_session_reply(s, "502 5.5.1 Error: command not implemented");
+        return -1;
+    }
+    if (a->arg_len > 0) {
+        smtpd_session_reply(s, "501 5.5.4 Syntax: STARTTLS");
+        return -1;
+    }
+    if (s->sender != NULL) {
+        smtpd_session_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_starttls - say yes in clear, then the handshake */
+static int
+cmd_starttls(struct session *s, struct cmd_args *a)
+{
+    (void) a;
+    smtpd_session_reply(s, "220 2.0.0 Ready to start TLS");
+    return smtpd_session_start_tls(s);
+}
+
+/* cmd_mail_opts - what MAIL and RCPT may carry in this session */
+static unsigned
+cmd_mail_opts(const struct session *s)
+{
+    unsigned opts = MAILADDR_OPT_LAX;
+
+    if (s->flags & SESSION_F_EHLO)
+        opts |= MAILADDR_OPT_SIZE | MAILADDR_OPT_8BITMIME
+            | MAILADDR_OPT_SMTPUTF8 | MAILADDR_OPT_DSN;
+    return opts;
+}
+
+/* cmd_mail_check - sequence, syntax and declared size of MAIL FROM */
+static int
+cmd_mail_check(struct session *s, struct cmd_args *a)
+{
+    enum mailaddr_err err;
+
+    if (s->p->smtpd_helo_required && s->helo == NULL) {
+        smtpd_session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+        return -1;
+    }
+    if (s->sender != NULL) {
+        smtpd_session_reply(s, "503 5.5.1 Error: nested MAIL command");
+        return -1;
+    }
+    if (a->arg_len < 5 || strncasecmp(a->arg, "FROM:", 5) != 0) {
+        smtpd_session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+        return -1;
+    }
+    err = mailaddr_parse(MAILADDR_MAIL, a->arg + 5, a->arg_len - 5,
+                         cmd_mail_opts(s), &a->path, &a->params);
+    if (err != MAILADDR_OK) {
+        smtpd_session_reply(s, "%s", mailaddr_reply(err, MAILADDR_MAIL));
+        return -1;
+    }
+    if ((a->params.seen & MAILADDR_P_SIZE)
+        && a->params.size > s->p->message_size_limit) {
+        smtpd_session_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_mail - start the transaction */
+static int
+cmd_mail(struct session *s, struct cmd_args *a)
+{
+    smtpd_session_reset_transaction(s);
+    s->sender = xstrdup(a->path.addr);
+    s->mail_flags = a->params.seen;
+    s->mail_size = a->params.size;
+    s->mail_body = (int) a->params.body;
+    s->mail_ret = (int) a->params.ret;
+    if (a->params.seen & MAILADDR_P_ENVID)
+        s->mail_envid = xstrdup(a->params.envid);
+    smtpd_session_reply(s, "250 2.1.0 Ok");
+    return 0;
+}
+
+/* cmd_rcpt_check - sequence, syntax and the recipient limit */
+static int
+cmd_rcpt_check(struct session *s, struct cmd_args *a)
+{
+    enum mailaddr_err err;
+    unsigned opts = cmd_mail_opts(s);
+
+    if (s->sender == NULL) {
+        smtpd_session_reply(s, "503 5.5.1 Error: need MAIL command");
+        return -1;
+    }
+    if (s->msg != NULL) {
+        smtpd_session_reply(s, "503 5.5.1 Error: RCPT after BDAT");
+        return -1;
+    }
+    if (a->arg_len < 3 || strncasecmp(a->arg, "TO:", 3) != 0) {
+        smtpd_session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+        return -1;
+    }
+    if (s->mail_flags & MAILADDR_P_SMTPUTF8)
+        opts |= MAILADDR_OPT_UTF8_TXN;
+    err = mailaddr_parse(MAILADDR_RCPT, a->arg + 3, a->arg_len - 3, opts,
+                         &a->path, &a->params);
+    if (err != MAILADDR_OK) {
+        smtpd_session_reply(s, "%s", mailaddr_reply(err, MAILADDR_RCPT));
+        return -1;
+    }
+    if (s->rcpt_count >= (size_t) s->p->smtpd_recipient_limit) {
+        /* the client is told to try the rest later: not its error */
+        smtpd_session_reply_nocount(s, "452 4.5.3 Error: too many recipients");
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_rcpt - add the recipient with its DSN options */
+static int
+cmd_rcpt(struct session *s, struct cmd_args *a)
+{
+    struct smtpd_rcpt *r;
+
+    if (s->rcpt_count == s->rcpt_alloc) {
+        s->rcpt_alloc = s->rcpt_alloc ? s->rcpt_alloc * 2 : 4;
+        s->rcpt = xrealloc_array(s->rcpt, s->rcpt_alloc, sizeof(*s->rcpt));
+    }
+    r = &s->rcpt[s->rcpt_count++];
+    r->addr = xstrdup(a->path.addr);
+    r->notify = (a->params.seen & MAILADDR_P_NOTIFY) ? a->params.notify : 0;
+    r->orcpt = (a->params.seen & MAILADDR_P_ORCPT)
+        ? xstrdup(a->params.orcpt) : NULL;
+    smtpd_session_reply(s, "250 2.1.5 Ok");
+    return 0;
+}
+
+/* cmd_data_check - no argument, a sender and a recipient, not in BDAT */
+static int
+cmd_data_check(struct session *s, struct cmd_args *a)
+{
+    if (a->arg_len > 0) {
+        smtpd_session_reply(s, "501 5.5.4 Syntax: DATA");
+        return -1;
+    }
+    if (s->msg != NULL) {
+        smtpd_session_reply(s, "503 5.5.1 Error: DATA after BDAT");
+        return -1;
+    }
+    if (s->sender == NULL) {
+        smtpd_session_reply(s, "503 5.5.1 Error: need MAIL command");
+        return -1;
+    }
+    if (s->rcpt_count == 0) {
+        smtpd_session_reply(s, "503 5.5.1 Error: need RCPT command");
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_data - the content follows */
+static int
+cmd_data(struct session *s, struct cmd_args *a)
+{
+    (void) a;
+    smtpd_message_data(s);
+    return 0;
+}
+
+/* cmd_bdat_parse - "SIZE [LAST]"; -1 when the size cannot be known */
+static int
+cmd_bdat_parse(struct cmd_args *a)
+{
+    size_t  i = 0, digits;
+    long long n = 0;
+
+    while (i < a->arg_len && a->arg[i] >= '0' && a->arg[i] <= '9') {
+        n = n * 10 + (a->arg[i] - '0');
+        if (++i > CMD_BDAT_DIGITS)
+            return -1;
+    }
+    digits = i;
+    if (digits == 0 || n > SMTPD_MESSAGE_BDAT_MAX)
+        return -1;
+    a->bdat_size = n;
+    a->bdat_last = 0;
+    while (i < a->arg_len && (a->arg[i] == ' ' || a->arg[i] == '\t'))
+        i++;
+    if (i == a->arg_len && i == digits)
+        return 0;
+    if (i == digits || a->arg_len - i != 4
+        || strncasecmp(a->arg + i, "LAST", 4) != 0)
+        return -1;
+    a->bdat_last = 1;
+    return 0;
+}
+
+/*
+ * cmd_bdat_check - a chunk size we can trust, or the session ends: its
+ * bytes follow the command whatever we answer, and without the size we
+ * cannot tell where they stop. A refused chunk with a good size is read
+ * and thrown away, then refused (smtpd_message_input()).
+ */
+static int
+cmd_bdat_check(struct session *s, struct cmd_args *a)
+{
+    const char *error = NULL;
+
+    if (cmd_bdat_parse(a) < 0) {
+        smtpd_session_reply(s, "501 5.5.4 Syntax: BDAT count [LAST]");
+        smtpd_session_close(s);
+        return -1;
+    }
+    if (s->bdat_error != NULL)
+        error = s->bdat_error;
+    else if (s->sender == NULL)
+        error = "503 5.5.1 Error: need MAIL command";
+    else if (s->rcpt_count == 0)
+        error = "503 5.5.1 Error: need RCPT command";
+    if (error != NULL) {
+        s->bdat_error = error;
+        s->bdat_remaining = a->bdat_size;
+        s->bdat_last = a->bdat_last;
+        s->data_bytes = 0;
+        smtpd_session_set_state(s, SESSION_BDAT);
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_bdat - read the chunk into the message */
+static int
+cmd_bdat(struct session *s, struct cmd_args *a)
+{
+    smtpd_message_bdat(s, a->bdat_size, a->bdat_last);
+    return 0;
+}
+
+/* cmd_rset - forget the transaction */
+static int
+cmd_rset(struct session *s, struct cmd_args *a)
+{
+    (void) a;
+    smtpd_session_reset_transaction(s);
+    smtpd_session_reply(s, "250 2.0.0 Ok");
+    return 0;
+}
+
+/* cmd_noop - nothing */
+static int
+cmd_noop(struct session *s, struct cmd_args *a)
+{
+    (void) a;
+    smtpd_session_reply(s, "250 2.0.0 Ok");
+    return 0;
+}
+
+/* cmd_quit - goodbye */
+static int
+cmd_quit(struct session *s, struct cmd_args *a)
+{
+    (void) a;
+    smtpd_session_reply(s, "221 2.0.0 Bye");
+    smtpd_session_close(s);
+    return 0;
+}
+
+/* cmd_vrfy_check - enabled, and an argument we can echo */
+static int
+cmd_vrfy_check(struct session *s, struct cmd_args *a)
+{
+    if (s->p->disable_vrfy_command) {
+        smtpd_session_reply(s, "502 5.5.1 VRFY command is disabled");
+        return -1;
+    }
+    if (a->arg_len == 0 || a->arg_len > MAILADDR_PATH_MAX
+        || !cmd_printable(a->arg, a->arg_len)) {
+        smtpd_session_reply(s, "501 5.5.4 Syntax: VRFY address");
+        return -1;
+    }
+    return 0;
+}
+
+/* cmd_vrfy - 252: we do not say, but we will try (RFC 5321 3.5.3) */
+static int
+cmd_vrfy(struct session *s, struct cmd_args *a)
+{
+    const char *p = a->arg;
+    size_t  n = a->arg_len;
+
+    if (n >= 2 && p[0] == '<' && p[n - 1] == '>') {
+        p++;
+        n -= 2;
+    }
+    smtpd_session_reply(s, "252 2.0.0 <%.*s>", (int) n, p);
+    return 0;
+}
+
+/* cmd_help - the verbs we know */
+static int
+cmd_help(struct session *s, struct cmd_args *a)
+{
+    (void) a;
+    smtpd_session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA"
+                        " BDAT RSET NOOP QUIT VRFY HELP%s",
+                        s->srv->tls ? " STARTTLS" : "");
+    return 0;
+}
+
+/* cmd_find - the table row of a verb, or NULL */
+static const struct cmd_def *
+cmd_find(const char *verb, size_t len)
+{
+    const struct cmd_def *c;
+
+    for (c = cmd_table; c->verb != NULL; c++)
+        if (strlen(c->verb) == len && strncasecmp(c->verb, verb, len) == 0)
+            return c;
+    return NULL;
+}
+
+/*
+ * cmd_requeue - put a command line back in front of the input: it runs
+ * again once an open BDAT message has been removed (a queue job).
+ */
+static void
+cmd_requeue(struct session *s, const char *line, size_t len)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+
+    (void) evbuffer_prepend(in, "\r\n", 2);
+    (void) evbuffer_prepend(in, line, len);
+}
+
+/* smtpd_cmd_execute - one command line: find, check, proceed, count */
+void
+smtpd_cmd_execute(struct session *s, const char *line, size_t len,
+                  size_t octets)
+{
+    const struct cmd_def *c;
+    struct cmd_args *a;
+    const char *arg;
+    size_t  verb_len, arg_len, index;
+    int     ok = 0;
+
+    verb_len = smtpd_cmd_split(line, len, &arg, &arg_len);
+    if (verb_len == 0) {
+        s->last_verb = "UNKNOWN";
+        s->cmd_total[CMD_UNKNOWN_INDEX]++;
+        smtpd_session_reply(s, "500 5.5.2 Error: bad syntax");
+        return;
+    }
+    if ((c = cmd_find(line, verb_len)) == NULL) {
+        s->last_verb = "UNKNOWN";
+        s->cmd_total[CMD_UNKNOWN_INDEX]++;
+        if (octets > (size_t) s->p->smtpd_command_line_limit)
+            smtpd_session_reply(s, "500 5.5.2 Error: line too long");
+        else
+            smtpd_session_reply(s, "502 5.5.2 Error: command not recognized");
+        return;
+    }
+    if (s->msg != NULL && (c->flags & CMD_F_RESET)) {
+        /* end the unfinished BDAT message, then run this line again */
+        cmd_requeue(s, line, len);
+        (void) smtpd_message_reset(s, NULL);
+        return;
+    }
+    index = (size_t) (c - cmd_table);
+    s->last_verb = c->verb;
+    s->cmd_total[index]++;
+    if (octets > (size_t) s->p->smtpd_command_line_limit + c->allowance) {
+        smtpd_session_reply(s, "500 5.5.2 Error: line too long");
+        return;
+    }
+    if (s->msg != NULL && !(c->flags & CMD_F_IN_BDAT)) {
+        smtpd_session_reply(s, "503 5.5.1 Error: BDAT transaction in progress");
+        return;
+    }
+    a = xcalloc(1, sizeof(*a));
+    a->verb = c->verb;
+    a->line = line;
+    a->len = len;
+    (void) smtpd_cmd_split(line, len, &a->arg, &a->arg_len);
+    if (c->check(s, a) == 0 && c->proceed(s, a) == 0)
+        ok = 1;
+    free(a);
+    if (ok)
+        s->cmd_ok[index]++;
+    if ((c->flags & CMD_F_JUNK)
+        && ++s->junk_count > (unsigned long) s->p->smtpd_junk_command_limit)
+        s->error_count++;
+}

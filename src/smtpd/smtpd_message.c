@@ -1,0 +1,587 @@
+/* smtpd_message - stream DATA/BDAT content into a queue file; see smtpd_message.h. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "util/dstr.h"
+#include "util/log.h"
+#include "util/mailaddr.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "conf/params.h"
+#include "conf/personality.h"
+#include "global/queue_file.h"
+#include "global/queue_id.h"
+#include "smtpd/smtpd_data.h"
+#include "smtpd/smtpd_message.h"
+#include "smtpd/smtpd_queue.h"
+#include "smtpd/smtpd_server.h"
+#include "smtpd/smtpd_session.h"
+
+#define MSG_RECEIVED_MAX 4096           /* the Received: header */
+#define MSG_FLUSH_ROOM 1024             /* write the chunk when less is left */
+
+#define MSG_REPLY_STORAGE "452 4.3.1 Insufficient system storage"
+#define MSG_REPLY_TOO_BIG "552 5.3.4 Error: message file too big"
+
+enum msg_op {
+    MSG_OPEN,                          /* create tmp/ID with Received: */
+    MSG_APPEND,                        /* write the chunk */
+    MSG_COMMIT,                        /* write the rest, fsync, rename */
+    MSG_ABORT,                         /* remove the file */
+};
+
+enum msg_after {
+    MSG_AFTER_NONE,
+    MSG_AFTER_BDAT_OK,                 /* a middle chunk is on disk: 250 */
+};
+
+struct smtpd_message {
+    struct smtpd_queue_job job;
+    struct session *s;
+
+    /* shared with the thread while a job runs (SESSION_F_JOB) */
+    enum msg_op op;
+    char   *queue_dir;
+    char    id[QUEUE_ID_SIZE];
+    struct dstr *received;
+    char   *chunk;                     /* SMTPD_MESSAGE_CHUNK + slack */
+    size_t  chunk_len;
+    struct queue_file *qf;
+    struct queue_file_env env;
+    struct queue_file_rcpt *rcpt;
+    int     err;                       /* errno of the failure, or 0 */
+    struct dstr *why;
+
+    /* the loop's */
+    int     bdat;                      /* a BDAT (not DATA) message */
+    struct smtpd_data dec;
+    long long size;                    /* content bytes decoded */
+    int     too_big;
+    int     write_failed;
+    const char *after_reply;           /* after MSG_ABORT */
+    enum msg_after after;
+    long long bdat_chunk;              /* size of the current chunk */
+};
+
+/* msg_work - on a queue thread: the blocking part of each step */
+static void
+msg_work(struct smtpd_queue_job *job)
+{
+    struct smtpd_message *m = job->arg;
+
+    switch (m->op) {
+    case MSG_OPEN:
+        m->qf = queue_file_create(m->queue_dir, m->id, m->received->data,
+                                  m->received->len, m->why);
+        if (m->qf == NULL)
+            m->err = errno ? errno : EIO;
+        break;
+    case MSG_APPEND:
+        if (m->chunk_len > 0 && queue_file_append(m->qf, m->chunk,
+                                                  m->chunk_len) < 0) {
+            m->err = errno ? errno : EIO;
+            (void) dstr_appendf(m->why, "write: %s", strerror(m->err));
+        }
+        m->chunk_len = 0;
+        break;
+    case MSG_COMMIT:
+        if (m->chunk_len > 0 && queue_file_append(m->qf, m->chunk,
+                                                  m->chunk_len) < 0) {
+            m->err = errno ? errno : EIO;
+            (void) dstr_appendf(m->why, "write: %s", strerror(m->err));
+        }
+        m->chunk_len = 0;
+        /* commit frees the handle and removes the file if anything failed */
+        if (queue_file_commit(m->qf, &m->env, m->why) < 0 && m->err == 0)
+            m->err = errno ? errno : EIO;
+        m->qf = NULL;
+        break;
+    case MSG_ABORT:
+        m->qf = queue_file_abort(m->qf);
+        break;
+    }
+}
+
+static void msg_done(struct smtpd_queue_job *job);
+
+/* msg_submit - hand the next step to a queue thread; the session waits */
+static void
+msg_submit(struct session *s, enum msg_op op)
+{
+    struct smtpd_message *m = s->msg;
+
+    m->op = op;
+    m->job.work = msg_work;
+    m->job.done = msg_done;
+    m->job.arg = m;
+    s->flags |= SESSION_F_JOB;
+    smtpd_session_arm(s);               /* the client's timer waits */
+    smtpd_queue_submit(s->srv->queue, &m->job);
+}
+
+/* msg_free - release a message whose file is gone (or never was) */
+static void
+msg_free(struct session *s)
+{
+    struct smtpd_message *m = s->msg;
+
+    if (m == NULL)
+        return;
+    if (m->qf != NULL)
+        log_panic("%s: queue file still open", __func__);
+    dstr_free(m->received);
+    dstr_free(m->why);
+    free(m->queue_dir);
+    free(m->chunk);
+    free(m->rcpt);
+    free(m);
+    s->msg = NULL;
+}
+
+/* msg_protocol - SMTP, ESMTP, ESMTPS, UTF8SMTPS ... for Received: */
+static const char *
+msg_protocol(const struct session *s)
+{
+    int     tls = (s->flags & SESSION_F_TLS) != 0;
+
+    if (s->mail_flags & MAILADDR_P_SMTPUTF8)
+        return tls ? "UTF8SMTPS" : "UTF8SMTP";
+    if (s->flags & SESSION_F_EHLO)
+        return tls ? "ESMTPS" : "ESMTP";
+    return tls ? "SMTPS" : "SMTP";
+}
+
+/* msg_received - the Received: header that starts the content */
+static void
+msg_received(struct session *s, struct smtpd_message *m)
+{
+    struct dstr *d = m->received;
+    char    date[64];
+    time_t  now = time(NULL);
+    struct tm tm;
+
+    localtime_r(&now, &tm);
+    if (strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)",
+                 &tm) == 0)
+        (void) str_copy(date, sizeof(date), "unknown date");
+    (void) dstr_appendf(d, "Received: from %s (%s [%s])\r\n",
+                        s->helo ? s->helo : s->name, s->name, s->addr_text);
+    if (s->tls != NULL)
+        (void) dstr_appendf(d, "\t(using %s with cipher %s (%d/%d bits))\r\n",
+                            s->tls->protocol, s->tls->cipher, s->tls->bits,
+                            s->tls->alg_bits);
+    (void) dstr_appendf(d, "\tby %s (%s) with %s id %s\r\n",
+                        smtpd_server_hostname(s->p), s->p->mail_name,
+                        msg_protocol(s), m->id);
+    (void) dstr_appendf(d, "\t(personality=%s, class=%s)",
+                        s->pers->name, s->pers->class_name);
+    if (s->rcpt_count == 1) {
+        (void) dstr_append_str(d, "\r\n\tfor <");
+        (void) mailaddr_quote(d, s->rcpt[0].addr);
+        (void) dstr_append_str(d, ">");
+    }
+    (void) dstr_appendf(d, "; %s\r\n", date);
+}
+
+/* msg_new - a message for this transaction, and the job that opens it */
+static void
+msg_new(struct session *s, int bdat)
+{
+    struct smtpd_message *m = xcalloc(1, sizeof(*m));
+
+    m->s = s;
+    m->bdat = bdat;
+    m->queue_dir = xstrdup(s->p->queue_directory);
+    m->why = dstr_new(64, 1024);
+    m->received = dstr_new(256, MSG_RECEIVED_MAX);
+    m->chunk = xmalloc(SMTPD_MESSAGE_CHUNK + SMTPD_DATA_SLACK);
+    smtpd_data_init(&m->dec, bdat ? SMTPD_DATA_RAW : SMTPD_DATA_DOT);
+    if (queue_id_new(m->id, sizeof(m->id)) < 0)
+        log_panic("%s: queue ID buffer too small", __func__);
+    s->msg = m;
+    msg_received(s, m);
+}
+
+/* msg_envelope - what queue_file_commit() stores besides the content */
+static void
+msg_envelope(struct session *s, struct smtpd_message *m)
+{
+    struct queue_file_env *env = &m->env;
+    size_t  i;
+
+    memset(env, 0, sizeof(*env));
+    env->sender = s->sender;
+    env->ret = s->mail_ret == MAILADDR_RET_FULL ? QUEUE_FILE_RET_FULL
+        : s->mail_ret == MAILADDR_RET_HDRS ? QUEUE_FILE_RET_HDRS
+        : QUEUE_FILE_RET_NONE;
+    env->envid = s->mail_envid;
+    env->smtputf8 = (s->mail_flags & MAILADDR_P_SMTPUTF8) != 0;
+    env->body = s->mail_body == MAILADDR_BODY_7BIT ? QUEUE_FILE_BODY_7BIT
+        : s->mail_body == MAILADDR_BODY_8BITMIME ? QUEUE_FILE_BODY_8BITMIME
+        : s->mail_body == MAILADDR_BODY_BINARYMIME
+        ? QUEUE_FILE_BODY_BINARYMIME : QUEUE_FILE_BODY_NONE;
+    m->rcpt = xcalloc(s->rcpt_count, sizeof(*m->rcpt));
+    for (i = 0; i < s->rcpt_count; i++) {
+        unsigned n = s->rcpt[i].notify, q = 0;
+
+        q |= (n & MAILADDR_NOTIFY_NEVER) ? QUEUE_FILE_NOTIFY_NEVER : 0;
+        q |= (n & MAILADDR_NOTIFY_SUCCESS) ? QUEUE_FILE_NOTIFY_SUCCESS : 0;
+        q |= (n & MAILADDR_NOTIFY_FAILURE) ? QUEUE_FILE_NOTIFY_FAILURE : 0;
+        q |= (n & MAILADDR_NOTIFY_DELAY) ? QUEUE_FILE_NOTIFY_DELAY : 0;
+        m->rcpt[i].address = s->rcpt[i].addr;
+        m->rcpt[i].notify = q;
+        m->rcpt[i].orcpt = s->rcpt[i].orcpt;
+    }
+    env->rcpt = m->rcpt;
+    env->rcpt_count = s->rcpt_count;
+    env->client_addr = s->addr_text;
+    env->client_port = (int) s->port;
+    env->client_name = s->name;
+    env->client_helo = s->helo;
+    env->protocol = msg_protocol(s);
+    if (s->tls != NULL) {
+        env->tls_protocol = s->tls->protocol;
+        env->tls_cipher = s->tls->cipher;
+        env->tls_bits = s->tls->bits;
+    }
+    env->stress = s->pers->stress;
+    env->client_class = s->pers->class_name;
+}
+
+/* msg_finish - the content is complete: commit, or remove and refuse */
+static void
+msg_finish(struct session *s)
+{
+    struct smtpd_message *m = s->msg;
+
+    if (m->too_big || m->write_failed) {
+        m->after_reply = m->too_big ? MSG_REPLY_TOO_BIG : MSG_REPLY_STORAGE;
+        msg_submit(s, MSG_ABORT);
+        return;
+    }
+    msg_envelope(s, m);
+    msg_submit(s, MSG_COMMIT);
+}
+
+/* msg_take - count decoded bytes; keep them unless the message failed */
+static void
+msg_take(struct session *s, size_t n)
+{
+    struct smtpd_message *m = s->msg;
+
+    m->size += (long long) n;
+    if (m->size > s->p->message_size_limit && !m->too_big) {
+        m->too_big = 1;
+        smtpd_session_log(s, LOG_LEVEL_INFO, "message larger than"
+                          " message_size_limit %lld", s->p->message_size_limit);
+    }
+    if (!m->too_big && !m->write_failed)
+        m->chunk_len += n;
+}
+
+/* msg_committed - the end of a successful commit: 250 and the log line */
+static void
+msg_committed(struct session *s, struct smtpd_message *m)
+{
+    log_info("%s: client=%s[%s], from=<%s>, nrcpt=%zu, size=%lld,"
+             " personality=%s", m->id, s->name, s->addr_text, s->sender,
+             s->rcpt_count, m->size, s->pers->name);
+    smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", m->id);
+    s->error_count = 0;
+    s->junk_count = 0;
+}
+
+/*
+ * msg_done - in the loop, after a queue thread did a step. The session
+ * may have died meanwhile (the client left): then the file goes, and
+ * the session is freed when nothing of it is left in a thread.
+ */
+static void
+msg_done(struct smtpd_queue_job *job)
+{
+    struct smtpd_message *m = job->arg;
+    struct session *s = m->s;
+
+    s->flags &= ~SESSION_F_JOB;
+    if (s->flags & SESSION_F_DEAD) {
+        /* committed after the client left: it is in the queue all the same */
+        if (m->op == MSG_COMMIT && m->err == 0)
+            log_info("%s: client=%s[%s], from=<%s>, nrcpt=%zu, size=%lld,"
+                     " personality=%s", m->id, s->name, s->addr_text,
+                     s->sender, s->rcpt_count, m->size, s->pers->name);
+        if (m->qf != NULL)
+            msg_submit(s, MSG_ABORT);
+        else
+            smtpd_session_end(s);
+        return;
+    }
+    switch (m->op) {
+    case MSG_OPEN:
+        if (m->err != 0) {
+            int     bdat = m->bdat;
+
+            log_error("%s: queue file create: %s", m->id, m->why->data);
+            msg_free(s);
+            if (!bdat) {
+                smtpd_session_reply_nocount(s, MSG_REPLY_STORAGE);
+            } else {
+                /* BDAT: the chunk still comes; read it, then refuse */
+                s->bdat_error = MSG_REPLY_STORAGE;
+                smtpd_session_set_state(s, SESSION_BDAT);
+            }
+        } else if (m->bdat) {
+            smtpd_session_set_state(s, SESSION_BDAT);
+        } else {
+            smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+            s->data_bytes = 0;
+            smtpd_session_set_state(s, SESSION_DATA);
+        }
+        break;
+    case MSG_APPEND:
+        if (m->err != 0 && !m->write_failed) {
+            m->write_failed = 1;
+            log_error("%s: queue file %s", m->id, m->why->data);
+        }
+        if (m->after == MSG_AFTER_BDAT_OK) {
+            m->after = MSG_AFTER_NONE;
+            if (m->write_failed) {
+                s->bdat_error = MSG_REPLY_STORAGE;
+                m->after_reply = MSG_REPLY_STORAGE;
+                msg_submit(s, MSG_ABORT);
+                smtpd_session_end(s);
+                return;
+            }
+            smtpd_session_reply(s, "250 2.0.0 Ok: %lld bytes", m->bdat_chunk);
+            smtpd_session_set_state(s, SESSION_COMMAND);
+        }
+        break;
+    case MSG_COMMIT:
+        if (m->err != 0) {
+            log_error("%s: queue file commit: %s", m->id, m->why->data);
+            smtpd_session_reply_nocount(s, MSG_REPLY_STORAGE);
+        } else {
+            msg_committed(s, m);
+        }
+        msg_free(s);
+        smtpd_session_reset_transaction(s);
+        smtpd_session_set_state(s, SESSION_COMMAND);
+        break;
+    case MSG_ABORT:
+        if (m->after_reply != NULL)
+            smtpd_session_reply(s, "%s", m->after_reply);
+        msg_free(s);
+        if (s->bdat_error == NULL || s->bdat_last)
+            smtpd_session_reset_transaction(s);
+        if (s->state != SESSION_CLOSING)
+            smtpd_session_set_state(s, SESSION_COMMAND);
+        break;
+    }
+    smtpd_session_resume(s);
+    smtpd_session_end(s);
+}
+
+/* smtpd_message_data - DATA was accepted: open the file, then 354 */
+void
+smtpd_message_data(struct session *s)
+{
+    msg_new(s, 0);
+    msg_submit(s, MSG_OPEN);
+}
+
+/* smtpd_message_bdat - BDAT was accepted: open the file if needed, read */
+void
+smtpd_message_bdat(struct session *s, long long size, int last)
+{
+    s->bdat_remaining = size;
+    s->bdat_last = last;
+    s->data_bytes = 0;
+    if (s->msg == NULL) {
+        msg_new(s, 1);
+        s->msg->bdat_chunk = size;
+        msg_submit(s, MSG_OPEN);
+    } else {
+        s->msg->bdat_chunk = size;
+        smtpd_session_set_state(s, SESSION_BDAT);
+    }
+}
+
+/* msg_data_input - state DATA: decode what is there */
+static int
+msg_data_input(struct session *s, struct evbuffer *in, size_t avail)
+{
+    struct smtpd_message *m = s->msg;
+    size_t  room = SMTPD_MESSAGE_CHUNK - m->chunk_len, n, used, out;
+    const char *p;
+
+    n = avail < room ? avail : room;
+    if (n == 0)
+        return 0;
+    if ((p = (const char *) evbuffer_pullup(in, (ev_ssize_t) n)) == NULL)
+        return 0;
+    used = smtpd_data_decode(&m->dec, p, n, m->chunk + m->chunk_len, &out);
+    (void) evbuffer_drain(in, used);
+    s->data_bytes += (long long) used;
+    if ((m->dec.flags & (SMTPD_DATA_BARE_LF | SMTPD_DATA_BARE_CR))
+        && s->p->smtpd_forbid_bare_newline) {
+        const char *what = (m->dec.flags & SMTPD_DATA_BARE_LF) ? "LF" : "CR";
+
+        log_info("bare <%s> received after DATA from %s[%s]", what, s->name,
+                 s->addr_text);
+        smtpd_session_reply(s, "521 5.5.2 %s Error: bare <%s> received",
+                            smtpd_server_hostname(s->p), what);
+        smtpd_session_close(s);
+        msg_submit(s, MSG_ABORT);
+        return 0;
+    }
+    msg_take(s, out);
+    if (m->dec.done) {
+        msg_finish(s);
+        return 0;
+    }
+    if (SMTPD_MESSAGE_CHUNK - m->chunk_len < MSG_FLUSH_ROOM
+        && !m->too_big && !m->write_failed) {
+        msg_submit(s, MSG_APPEND);
+        return 0;
+    }
+    if (m->too_big || m->write_failed)
+        m->chunk_len = 0;
+    return used > 0;
+}
+
+/* msg_bdat_end - the last byte of a chunk was read */
+static int
+msg_bdat_end(struct session *s)
+{
+    struct smtpd_message *m = s->msg;
+    const char *error;
+
+    if (s->bdat_error != NULL || m == NULL) {
+        /* a refused chunk was skipped; now say so */
+        error = s->bdat_error ? s->bdat_error : MSG_REPLY_STORAGE;
+        smtpd_session_reply(s, "%s", error);
+        if (s->bdat_last)
+            smtpd_session_reset_transaction(s);
+        smtpd_session_set_state(s, SESSION_COMMAND);
+        return 1;
+    }
+    if (s->bdat_last) {
+        msg_take(s, smtpd_data_flush(&m->dec, m->chunk + m->chunk_len));
+        msg_finish(s);
+        return 0;
+    }
+    if (m->too_big || m->write_failed) {
+        s->bdat_error = m->too_big ? MSG_REPLY_TOO_BIG : MSG_REPLY_STORAGE;
+        m->after_reply = s->bdat_error;
+        msg_submit(s, MSG_ABORT);
+        return 0;
+    }
+    if (m->chunk_len > 0) {
+        m->after = MSG_AFTER_BDAT_OK;
+        msg_submit(s, MSG_APPEND);
+        return 0;
+    }
+    smtpd_session_reply(s, "250 2.0.0 Ok: %lld bytes", m->bdat_chunk);
+    smtpd_session_set_state(s, SESSION_COMMAND);
+    return 1;
+}
+
+/* msg_bdat_input - state BDAT: take the chunk's bytes, no more */
+static int
+msg_bdat_input(struct session *s, struct evbuffer *in, size_t avail)
+{
+    struct smtpd_message *m = s->msg;
+    size_t  n, room, out;
+    const char *p;
+
+    if (s->bdat_remaining == 0)
+        return msg_bdat_end(s);
+    n = avail < (unsigned long long) s->bdat_remaining
+        ? avail : (size_t) s->bdat_remaining;
+    if (s->bdat_error != NULL || m == NULL) {
+        (void) evbuffer_drain(in, n);
+    } else {
+        room = SMTPD_MESSAGE_CHUNK - m->chunk_len;
+        if (n > room)
+            n = room;
+        if (n > 0) {
+            if ((p = (const char *) evbuffer_pullup(in, (ev_ssize_t) n))
+                == NULL)
+                return 0;
+            (void) smtpd_data_decode(&m->dec, p, n, m->chunk + m->chunk_len,
+                                     &out);
+            (void) evbuffer_drain(in, n);
+            msg_take(s, out);
+            if (m->too_big || m->write_failed)
+                m->chunk_len = 0;
+        }
+    }
+    s->bdat_remaining -= (long long) n;
+    s->data_bytes += (long long) n;
+    if (s->bdat_remaining == 0)
+        return msg_bdat_end(s);
+    if (m != NULL && s->bdat_error == NULL
+        && SMTPD_MESSAGE_CHUNK - m->chunk_len < MSG_FLUSH_ROOM) {
+        msg_submit(s, MSG_APPEND);
+        return 0;
+    }
+    return n > 0;
+}
+
+/* smtpd_message_input - state DATA or BDAT: consume what input there is */
+int
+smtpd_message_input(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t  avail = evbuffer_get_length(in);
+
+    if (s->state == SESSION_BDAT)
+        return msg_bdat_input(s, in, avail);
+    if (avail == 0 || s->msg == NULL)
+        return 0;
+    return msg_data_input(s, in, avail);
+}
+
+/* smtpd_message_reset - drop an unfinished message, then reply */
+int
+smtpd_message_reset(struct session *s, const char *reply)
+{
+    struct smtpd_message *m = s->msg;
+
+    if (m == NULL || (s->flags & SESSION_F_JOB))
+        return 0;
+    if (m->qf != NULL) {
+        m->after_reply = reply;
+        s->bdat_error = NULL;
+        s->bdat_last = 1;               /* the transaction ends */
+        msg_submit(s, MSG_ABORT);
+        return 1;
+    }
+    msg_free(s);
+    if (reply != NULL)
+        smtpd_session_reply(s, "%s", reply);
+    return 0;
+}
+
+/* smtpd_message_free - for smtpd_session_free(): -1 while a file is open */
+int
+smtpd_message_free(struct session *s)
+{
+    if (s->msg == NULL)
+        return 0;
+    if (s->flags & SESSION_F_JOB)
+        return -1;
+    if (s->msg->qf != NULL) {
+        s->msg->after_reply = NULL;
+        msg_submit(s, MSG_ABORT);
+        return -1;
+    }
+    msg_free(s);
+    return 0;
+}

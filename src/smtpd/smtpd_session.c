@@ -1,0 +1,674 @@
+/* smtpd_session - the SMTP session: state, timers, input, replies; see smtpd_session.h. */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "util/dstr.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+#include "util/str.h"
+#include "util/xalloc.h"
+#include "conf/params.h"
+#include "conf/personality.h"
+#include "smtpd/smtpd_cmd.h"
+#include "smtpd/smtpd_dns.h"
+#include "smtpd/smtpd_message.h"
+#include "smtpd/smtpd_server.h"
+#include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_tls.h"
+
+#define SESSION_REPLY_MAX 1024          /* one reply line, without CRLF */
+#define SESSION_LINE_BUF (4096 + SESSION_LINE_ALLOWANCE_MAX + 2)
+
+static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_write_cb(struct bufferevent *bev, void *arg);
+static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_run(struct session *s);
+static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void session_vreply(struct session *s, int count, const char *fmt,
+                           va_list ap) __attribute__((format(printf, 3, 0)));
+
+/* smtpd_session_now - monotonic milliseconds */
+long long
+smtpd_session_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* session_verb - the last command, for "after VERB" logs */
+static const char *
+session_verb(const struct session *s)
+{
+    if (s->state == SESSION_LOOKUP)
+        return "CONNECT";
+    return s->last_verb ? s->last_verb : "CONNECT";
+}
+
+/* smtpd_session_log - a line about this session: "NAME[ADDR]: ..." */
+void
+smtpd_session_log(struct session *s, enum log_level level,
+                  const char *fmt, ...)
+{
+    char    text[LOG_LINE_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void) vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    log_msg(level, "%s[%s]: after %s: %s", s->name, s->addr_text,
+            session_verb(s), text);
+}
+
+/*
+ * smtpd_session_arm - (re)start the session's one timer from its
+ * personality and state. Called on every state change, after reads,
+ * and when the personality changes.
+ */
+void
+smtpd_session_arm(struct session *s)
+{
+    const struct params *p = s->p;
+    long long now = smtpd_session_now(), deadline, base;
+    long long t = p->smtpd_timeout;
+    struct timeval tv;
+
+    if (s->flags & SESSION_F_DEAD)
+        return;
+    if (s->flags & SESSION_F_JOB) {
+        evtimer_del(s->timer);
+        return;
+    }
+    base = s->last_read > s->wait_start ? s->last_read : s->wait_start;
+    if (s->flags & SESSION_F_SLEEP) {
+        deadline = s->sleep_until;
+    } else {
+        switch (s->state) {
+        case SESSION_LOOKUP:
+            deadline = s->state_start + p->smtpd_peername_lookup_timeout;
+            break;
+        case SESSION_TLS:
+            deadline = s->state_start + p->smtpd_starttls_timeout;
+            break;
+        case SESSION_CLOSING:
+            deadline = s->state_start + t;
+            if (s->plain != s->bev && now + SESSION_CLOSE_POLL_MS < deadline)
+                deadline = now + SESSION_CLOSE_POLL_MS;
+            break;
+        case SESSION_DATA:
+        case SESSION_BDAT:
+            if (p->smtpd_per_request_deadline)
+                deadline = s->wait_start + t
+                    + s->data_bytes * 1000 / p->smtpd_min_data_rate;
+            else
+                deadline = base + t;
+            break;
+        case SESSION_COMMAND:
+        default:
+            deadline = (p->smtpd_per_request_deadline ? s->wait_start : base)
+                + t;
+            break;
+        }
+    }
+    if (deadline < now)
+        deadline = now;
+    tv.tv_sec = (time_t) ((deadline - now) / 1000);
+    tv.tv_usec = (suseconds_t) ((deadline - now) % 1000 * 1000);
+    evtimer_add(s->timer, &tv);
+}
+
+/* smtpd_session_set_state - enter a state; its timer starts now */
+void
+smtpd_session_set_state(struct session *s, enum session_state state)
+{
+    s->state = state;
+    s->state_start = s->wait_start = smtpd_session_now();
+    smtpd_session_arm(s);
+}
+
+/*
+ * smtpd_session_set_personality - swap the personality of a live
+ * session. The wait in progress is measured again with the new limits
+ * (a session idle for 8s under a new 5s timeout ends now).
+ */
+void
+smtpd_session_set_personality(struct session *s,
+                              const struct personality *pers)
+{
+    if (pers == NULL || pers == s->pers)
+        return;
+    s->pers = pers;
+    s->p = &pers->params;
+    if (s->state != SESSION_CLOSING)
+        smtpd_session_arm(s);
+}
+
+/* session_vreply - format one reply line and queue it */
+static void
+session_vreply(struct session *s, int count, const char *fmt, va_list ap)
+{
+    char    buf[SESSION_REPLY_MAX + 2];
+    int     n;
+
+    if (s->state == SESSION_CLOSING || (s->flags & SESSION_F_DEAD))
+        return;
+    n = vsnprintf(buf, SESSION_REPLY_MAX, fmt, ap);
+    if (n < 0)
+        return;
+    if (n >= SESSION_REPLY_MAX)
+        n = SESSION_REPLY_MAX - 1;
+    buf[n++] = '\r';
+    buf[n++] = '\n';
+    (void) bufferevent_write(s->bev, buf, (size_t) n);
+    if (count && (buf[0] == '4' || buf[0] == '5'))
+        s->error_count++;
+}
+
+/* smtpd_session_reply - queue a reply; 4xx and 5xx count as errors */
+void
+smtpd_session_reply(struct session *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    session_vreply(s, 1, fmt, ap);
+    va_end(ap);
+}
+
+/* smtpd_session_reply_nocount - queue a reply that is not the client's error */
+void
+smtpd_session_reply_nocount(struct session *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    session_vreply(s, 0, fmt, ap);
+    va_end(ap);
+}
+
+/* smtpd_session_close - stop reading; free once the last reply is out */
+void
+smtpd_session_close(struct session *s)
+{
+    if (s->state == SESSION_CLOSING)
+        return;
+    (void) bufferevent_disable(s->bev, EV_READ);
+    smtpd_session_set_state(s, SESSION_CLOSING);
+}
+
+/* smtpd_session_reset_transaction - forget MAIL, RCPT and BDAT state */
+void
+smtpd_session_reset_transaction(struct session *s)
+{
+    size_t  i;
+
+    free(s->sender);
+    s->sender = NULL;
+    free(s->mail_envid);
+    s->mail_envid = NULL;
+    s->mail_flags = 0;
+    s->mail_size = 0;
+    s->mail_body = 0;
+    s->mail_ret = 0;
+    for (i = 0; i < s->rcpt_count; i++) {
+        free(s->rcpt[i].addr);
+        free(s->rcpt[i].orcpt);
+    }
+    free(s->rcpt);
+    s->rcpt = NULL;
+    s->rcpt_count = s->rcpt_alloc = 0;
+    s->bdat_remaining = 0;
+    s->bdat_last = 0;
+    s->bdat_error = NULL;
+}
+
+/* session_log_disconnect - Postfix's one line with command counts */
+static void
+session_log_disconnect(struct session *s)
+{
+    struct dstr *line = dstr_new(128, LOG_LINE_MAX);
+    unsigned long ok = 0, total = 0;
+    const char *name;
+    size_t  i;
+
+    for (i = 0; i < SESSION_COUNTERS; i++) {
+        if (s->cmd_total[i] == 0 || (name = smtpd_cmd_counter_name(i)) == NULL)
+            continue;
+        ok += s->cmd_ok[i];
+        total += s->cmd_total[i];
+        if (s->cmd_ok[i] == s->cmd_total[i])
+            (void) dstr_appendf(line, " %s=%lu", name, s->cmd_ok[i]);
+        else
+            (void) dstr_appendf(line, " %s=%lu/%lu", name, s->cmd_ok[i],
+                                s->cmd_total[i]);
+    }
+    if (ok == total)
+        (void) dstr_appendf(line, " commands=%lu", total);
+    else
+        (void) dstr_appendf(line, " commands=%lu/%lu", ok, total);
+    log_info("disconnect from %s[%s]%s", s->name, s->addr_text, line->data);
+    dstr_free(line);
+}
+
+/*
+ * smtpd_session_free - the only place a session is freed. With a queue
+ * job outstanding, or a queue file still open (which takes a job to
+ * remove), it only marks the session dead: the job's end calls
+ * smtpd_session_end(), which comes back here.
+ */
+static void
+smtpd_session_free(struct session *s)
+{
+    s->flags |= SESSION_F_DEAD;
+    if (s->flags & SESSION_F_JOB)
+        return;
+    if (smtpd_message_free(s) < 0)
+        return;                         /* removal of the file started */
+    if (s->dns != NULL)
+        smtpd_dns_cancel(s->dns);
+    if (s->state != SESSION_LOOKUP)
+        session_log_disconnect(s);
+    smtpd_server_remove(s->srv, s);
+    event_free(s->timer);
+    bufferevent_free(s->bev);          /* TLS: frees the plain one too */
+    smtpd_session_reset_transaction(s);
+    free(s->helo);
+    free(s->tls);
+    free(s->name);
+    free(s);
+}
+
+/*
+ * smtpd_session_end - the last call of every callback into a session:
+ * a closing session whose output has drained, or a dead one, is freed.
+ */
+void
+smtpd_session_end(struct session *s)
+{
+    if (s->state == SESSION_CLOSING && !(s->flags & SESSION_F_DEAD)) {
+        if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0
+            && evbuffer_get_length(bufferevent_get_output(s->plain)) == 0)
+            s->flags |= SESSION_F_DEAD;
+        else if (s->plain != s->bev)
+            smtpd_session_arm(s);       /* poll the socket's buffer */
+    }
+    if (s->flags & SESSION_F_DEAD)
+        smtpd_session_free(s);
+}
+
+/* session_greet - the client's name is known: log and greet */
+static void
+session_greet(struct session *s)
+{
+    log_info("connect from %s[%s]", s->name, s->addr_text);
+    smtpd_session_set_state(s, SESSION_COMMAND);
+    smtpd_session_reply_nocount(s, "220 %s", s->p->smtpd_banner);
+    session_run(s);
+}
+
+/* session_dns_done - the name lookup answered */
+static void
+session_dns_done(void *arg, const char *name)
+{
+    struct session *s = arg;
+
+    s->dns = NULL;
+    free(s->name);
+    s->name = xstrdup(name);
+    if (s->state == SESSION_LOOKUP)
+        session_greet(s);
+    smtpd_session_end(s);
+}
+
+/* smtpd_session_new - a connection was accepted: start its session */
+struct session *
+smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
+                  socklen_t salen, size_t service,
+                  const struct personality *pers)
+{
+    struct session *s = xcalloc(1, sizeof(*s));
+    struct netaddr plain;
+
+    s->srv = srv;
+    s->id = ++srv->next_id;
+    s->service = service;
+    s->pers = pers;
+    s->p = &pers->params;
+    if (netaddr_from_sockaddr(&s->addr, &s->port, sa, salen) < 0) {
+        memset(&s->addr, 0, sizeof(s->addr));
+        s->addr.family = AF_INET;
+    }
+    (void) netaddr_unmap(&plain, &s->addr);
+    if (netaddr_format(&plain, s->addr_text, sizeof(s->addr_text)) < 0)
+        (void) str_copy(s->addr_text, sizeof(s->addr_text), "unknown");
+    s->name = xstrdup(SMTPD_DNS_UNKNOWN);
+    s->bev = s->plain = bufferevent_socket_new(srv->base, fd,
+                                               BEV_OPT_CLOSE_ON_FREE);
+    s->timer = evtimer_new(srv->base, session_timer_cb, s);
+    if (s->bev == NULL || s->timer == NULL)
+        log_fatal("smtpd: cannot make a bufferevent or timer");
+    bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+                      session_event_cb, s);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_MAX);
+    (void) bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    smtpd_server_add(srv, s);
+
+    s->last_verb = NULL;
+    if (srv->dns != NULL && s->p->smtpd_peername_lookup) {
+        smtpd_session_set_state(s, SESSION_LOOKUP);
+        s->dns = smtpd_dns_lookup(srv->dns, &s->addr, session_dns_done, s);
+    } else {
+        session_greet(s);
+    }
+    return s;
+}
+
+/* session_timeout - the client took too long: 421 and close */
+static void
+session_timeout(struct session *s)
+{
+    log_info("timeout after %s from %s[%s]", session_verb(s), s->name,
+             s->addr_text);
+    smtpd_session_reply_nocount(s, "421 4.4.2 %s Error: timeout exceeded",
+                                smtpd_server_hostname(s->p));
+    smtpd_session_close(s);
+}
+
+/* session_timer_cb - the session's one timer fired */
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void) fd;
+    (void) what;
+    if (s->flags & SESSION_F_SLEEP) {
+        /* the tarpit delay is over: the held command goes on */
+        s->flags &= ~SESSION_F_SLEEP;
+        s->flags |= SESSION_F_SLEPT;
+        smtpd_session_arm(s);
+        session_run(s);
+    } else {
+        switch (s->state) {
+        case SESSION_LOOKUP:
+            smtpd_dns_cancel(s->dns);
+            s->dns = NULL;
+            session_greet(s);
+            break;
+        case SESSION_CLOSING:
+            if (smtpd_session_now() >= s->state_start + s->p->smtpd_timeout)
+                s->flags |= SESSION_F_DEAD;
+            break;
+        case SESSION_TLS:
+            log_info("timeout after STARTTLS from %s[%s]", s->name,
+                     s->addr_text);
+            s->flags |= SESSION_F_DEAD;
+            break;
+        default:
+            session_timeout(s);
+            break;
+        }
+    }
+    smtpd_session_end(s);
+}
+
+/*
+ * session_read_line - take one command line from the input, if a whole
+ * one is there. Returns 1 when it consumed something (a line handled,
+ * or part of an over-long line thrown away with its reply), else 0.
+ *
+ * Only LF ends a line; the CR before it is removed. A line ending in a
+ * bare LF, or holding a bare CR, is refused and the session ended when
+ * smtpd_forbid_bare_newline is on; otherwise it is accepted as Postfix
+ * does. The line is read with a limit: past it the bytes are thrown
+ * away up to the next LF (SESSION_F_SKIP) and the line is refused.
+ */
+static int
+session_read_line(struct session *s)
+{
+    static char line[SESSION_LINE_BUF];
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t  avail = evbuffer_get_length(in), max, len;
+    struct evbuffer_ptr end, lf;
+    int     bare_lf, bare_cr;
+
+    if (avail == 0)
+        return 0;
+    max = (size_t) s->p->smtpd_command_line_limit + SESSION_LINE_ALLOWANCE_MAX;
+    if (max > sizeof(line))
+        max = sizeof(line);
+    if (evbuffer_ptr_set(in, &end, avail < max ? avail : max,
+                         EVBUFFER_PTR_SET) < 0)
+        return 0;
+    lf = evbuffer_search_range(in, "\n", 1, NULL, &end);
+    if (s->flags & SESSION_F_SKIP) {
+        if (lf.pos < 0) {
+            (void) evbuffer_drain(in, avail < max ? avail : max);
+            return avail >= max;
+        }
+        (void) evbuffer_drain(in, (size_t) lf.pos + 1);
+        s->flags &= ~SESSION_F_SKIP;
+        s->commands++;
+        smtpd_session_reply(s, "500 5.5.2 Error: line too long");
+        return 1;
+    }
+    if (lf.pos < 0) {
+        if (avail < max)
+            return 0;                   /* wait for the rest */
+        (void) evbuffer_drain(in, max);
+        s->flags |= SESSION_F_SKIP;
+        return 1;
+    }
+    len = (size_t) lf.pos + 1;
+    if (evbuffer_remove(in, line, len) != (int) len)
+        log_panic("%s: evbuffer_remove short", __func__);
+    len--;                              /* the LF */
+    bare_lf = (len == 0 || line[len - 1] != '\r');
+    if (!bare_lf)
+        len--;
+    bare_cr = memchr(line, '\r', len) != NULL;
+    line[len] = '\0';
+    if ((bare_lf || bare_cr) && s->p->smtpd_forbid_bare_newline) {
+        log_info("%s after %s from %s[%s]",
+                 bare_lf ? "bare <LF> received" : "bare <CR> received",
+                 session_verb(s), s->name, s->addr_text);
+        smtpd_session_reply(s, "521 5.5.2 %s Error: bare <%s> received",
+                            smtpd_server_hostname(s->p),
+                            bare_lf ? "LF" : "CR");
+        smtpd_session_close(s);
+        return 1;
+    }
+    smtpd_cmd_execute(s, line, len, (size_t) lf.pos + 1);
+    return 1;
+}
+
+/*
+ * session_command - one step in state COMMAND: the tarpit, one line,
+ * then the hard error limit. Returns 1 if it made progress.
+ */
+static int
+session_command(struct session *s)
+{
+    const struct params *p = s->p;
+    int     progress;
+
+    if (s->error_count >= (unsigned long) p->smtpd_soft_error_limit
+        && p->smtpd_error_sleep_time > 0 && !(s->flags & SESSION_F_SLEPT)
+        && evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+        /* the tarpit: answer the next command later; serve others now */
+        s->flags |= SESSION_F_SLEEP;
+        s->sleep_until = smtpd_session_now() + p->smtpd_error_sleep_time;
+        smtpd_session_arm(s);
+        return 0;
+    }
+    if ((progress = session_read_line(s)) == 0)
+        return 0;
+    if (!(s->flags & SESSION_F_SKIP))
+        s->flags &= ~SESSION_F_SLEPT;
+    if (s->state == SESSION_COMMAND)
+        s->wait_start = smtpd_session_now();   /* the next request starts */
+    if (s->error_count >= (unsigned long) s->p->smtpd_hard_error_limit
+        && s->state != SESSION_CLOSING) {
+        log_info("too many errors after %s from %s[%s]", session_verb(s),
+                 s->name, s->addr_text);
+        smtpd_session_reply_nocount(s, "421 4.7.0 %s Error: too many errors",
+                                    smtpd_server_hostname(s->p));
+        smtpd_session_close(s);
+    }
+    if (s->state == SESSION_COMMAND)
+        smtpd_session_arm(s);
+    return progress;
+}
+
+/*
+ * session_run - process input until it runs out or the session must
+ * wait (queue job, tarpit, TLS, unread replies, closing).
+ */
+static void
+session_run(struct session *s)
+{
+    int     progress;
+
+    do {
+        if (s->flags & (SESSION_F_JOB | SESSION_F_SLEEP | SESSION_F_DEAD))
+            return;
+        if (evbuffer_get_length(bufferevent_get_output(s->bev))
+            > SESSION_OUTPUT_MAX) {
+            s->flags |= SESSION_F_OUTFULL;
+            return;
+        }
+        switch (s->state) {
+        case SESSION_COMMAND:
+            progress = session_command(s);
+            break;
+        case SESSION_DATA:
+        case SESSION_BDAT:
+            progress = smtpd_message_input(s);
+            break;
+        default:
+            return;
+        }
+    } while (progress);
+}
+
+/* smtpd_session_resume - an asynchronous step ended: go on with input */
+void
+smtpd_session_resume(struct session *s)
+{
+    smtpd_session_arm(s);
+    session_run(s);
+}
+
+/* session_read_cb - the client sent something */
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    (void) bev;
+    s->last_read = smtpd_session_now();
+    if (s->state == SESSION_COMMAND || s->state == SESSION_DATA
+        || s->state == SESSION_BDAT) {
+        session_run(s);
+        if (s->state != SESSION_CLOSING)
+            smtpd_session_arm(s);
+    }
+    smtpd_session_end(s);
+}
+
+/* session_write_cb - all queued output went to the socket */
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    (void) bev;
+    if (s->flags & SESSION_F_OUTFULL) {
+        s->flags &= ~SESSION_F_OUTFULL;
+        session_run(s);
+    }
+    smtpd_session_end(s);
+}
+
+/* session_tls_ready - the handshake is done: start over, as RFC 3207 says */
+static void
+session_tls_ready(struct session *s)
+{
+    s->flags |= SESSION_F_TLS;
+    s->tls = xcalloc(1, sizeof(*s->tls));
+    (void) smtpd_tls_describe(s->bev, s->tls);
+    log_info("Anonymous TLS connection established from %s[%s]: %s with"
+             " cipher %s (%d/%d bits)", s->name, s->addr_text,
+             s->tls->protocol, s->tls->cipher, s->tls->bits,
+             s->tls->alg_bits);
+    free(s->helo);
+    s->helo = NULL;
+    s->flags &= ~SESSION_F_EHLO;
+    smtpd_session_reset_transaction(s);
+    smtpd_session_set_state(s, SESSION_COMMAND);
+    session_run(s);
+}
+
+/* session_event_cb - connected (TLS), end of file, error, write timeout */
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void) bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        if (s->state == SESSION_TLS)
+            session_tls_ready(s);
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        if (s->state == SESSION_TLS) {
+            struct dstr *why = dstr_new(64, 1024);
+
+            (void) smtpd_tls_error(why);
+            log_info("SSL_accept error from %s[%s]: %s", s->name,
+                     s->addr_text, why->len ? why->data : "lost connection");
+            dstr_free(why);
+        } else if (s->state != SESSION_CLOSING) {
+            log_info("lost connection after %s from %s[%s]", session_verb(s),
+                     s->name, s->addr_text);
+        }
+        s->flags |= SESSION_F_DEAD;
+    }
+    smtpd_session_end(s);
+}
+
+/*
+ * smtpd_session_start_tls - after "220 Ready to start TLS" is queued:
+ * discard pipelined plaintext and wrap the socket in TLS.
+ */
+int
+smtpd_session_start_tls(struct session *s)
+{
+    struct bufferevent *tls_bev;
+    size_t  discarded;
+
+    tls_bev = smtpd_tls_start(s->srv->tls, s->srv->base, s->plain, &discarded);
+    if (tls_bev == NULL) {
+        smtpd_session_log(s, LOG_LEVEL_ERROR, "cannot start TLS");
+        smtpd_session_close(s);
+        return -1;
+    }
+    if (discarded > 0)
+        log_info("%s[%s]: discarded %zu byte(s) of plaintext pipelined"
+                 " after STARTTLS", s->name, s->addr_text, discarded);
+    s->bev = tls_bev;
+    bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+                      session_event_cb, s);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_MAX);
+    (void) bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    smtpd_session_set_state(s, SESSION_TLS);
+    return 0;
+}
