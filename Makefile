@@ -202,7 +202,7 @@ check: bootstrap
 	DOPPEL_BUILD=$(CURDIR)/build/san CMOCKA_MESSAGE_OUTPUT=TAP \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    prove --exec '' $(TEST_PROVE_FLAGS) $(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRCS)) \
+	    prove -j2 --exec '' $(TEST_PROVE_FLAGS) $(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRCS)) \
 	    $(sort $(wildcard tests/system/*.t tests/scenarios/*.t))
 
 run: bootstrap all
