@@ -41,6 +41,7 @@
 #include "conf/conf.h"
 #include "conf/services.h"
 #include "global/queue_dirs.h"
+#include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_server.h"
 
 #define SMTPD_PROGNAME "doppel/smtpd"
@@ -193,14 +194,36 @@ smtpd_signal(evutil_socket_t sig, short what, void *arg)
         evtimer_add(smtpd_grace, &tv);
 }
 
-/* smtpd_check_done - the loop may end once no session is left */
+/* smtpd_loop_done - the loop may end once no session is left */
 static void
-smtpd_check_done(evutil_socket_t fd, short what, void *arg)
+smtpd_loop_done(evutil_socket_t fd, short what, void *arg)
 {
     (void) fd;
     (void) what;
     if (smtpd_srv->stopping && smtpd_srv->nsessions == 0)
         (void) event_base_loopbreak(arg);
+}
+
+/*
+ * smtpd_compile_restrictions - every personality's restriction lists and
+ * tables, now: a broken table stops the worker at start, not a session.
+ */
+static int
+smtpd_compile_restrictions(const struct conf *conf, struct dstr *errors)
+{
+    size_t  svc, cls, nsvc = conf->services ? conf->services->count : 0;
+    int     stress, ret = 0;
+
+    for (svc = 0; svc <= nsvc; svc++)
+        for (cls = 0; cls <= conf->nclasses; cls++)
+            for (stress = 0; stress < 2; stress++)
+                if (smtpd_check_compile(conf_params(conf, svc == nsvc
+                                                    ? CONF_NO_SERVICE : svc,
+                                                    cls == conf->nclasses
+                                                    ? NULL : conf->classes[cls],
+                                                    stress), errors) < 0)
+                    ret = -1;
+    return ret;
 }
 
 int
@@ -259,6 +282,8 @@ main(int argc, char **argv)
                                       PERSONALITY_DEFAULT_CLASS,
                                       0)->queue_directory, errors) < 0)
         log_fatal("queue_directory: %s", errors->data);
+    if (smtpd_compile_restrictions(conf, errors) < 0)
+        log_fatal("%s", errors->data);
     errors = dstr_free(errors);
 
     if (evthread_use_pthreads() < 0)
@@ -297,7 +322,7 @@ main(int argc, char **argv)
 
     sigterm = evsignal_new(base, SIGTERM, smtpd_signal, base);
     sigint = evsignal_new(base, SIGINT, smtpd_signal, base);
-    tick = event_new(base, -1, EV_PERSIST, smtpd_check_done, base);
+    tick = event_new(base, -1, EV_PERSIST, smtpd_loop_done, base);
     if (sigterm == NULL || sigint == NULL || tick == NULL)
         log_fatal("libevent: cannot make signal events");
     evsignal_add(sigterm, NULL);

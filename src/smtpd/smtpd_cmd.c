@@ -11,6 +11,7 @@
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "conf/params.h"
+#include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_cmd.h"
 #include "smtpd/smtpd_message.h"
 #include "smtpd/smtpd_server.h"
@@ -156,16 +157,47 @@ cmd_noarg_check(struct session *s, struct cmd_args *a)
     return 0;
 }
 
-/* cmd_helo_check - a name is required */
+/* cmd_restrict - run a restriction stage; on rejection, reply */
+static int
+cmd_restrict(struct session *s, enum smtpd_check_stage stage,
+             const char *rcpt)
+{
+    struct dstr *reply = dstr_new(128, 2048);
+    int     ret = smtpd_check(s, stage, rcpt, reply);
+
+    if (ret < 0) {
+        smtpd_session_log(s, LOG_LEVEL_INFO, "reject: %s %s", s->last_verb,
+                          reply->data);
+        smtpd_session_reply(s, "%s", reply->data);
+    }
+    dstr_free(reply);
+    return ret;
+}
+
+/*
+ * cmd_helo_check - a name is required. Without smtpd_delay_reject the
+ * HELO restrictions judge the new name now; with it (the default), at
+ * RCPT time, as in Postfix.
+ */
 static int
 cmd_helo_check(struct session *s, struct cmd_args *a)
 {
+    char   *old;
+    int     ret = 0;
+
     if (a->arg_len == 0 || a->arg_len > CMD_HELO_MAX
         || !cmd_printable(a->arg, a->arg_len)) {
         smtpd_session_reply(s, "501 5.5.4 Syntax: %s hostname", a->verb);
         return -1;
     }
-    return 0;
+    if (!s->p->smtpd_delay_reject) {
+        old = s->helo;
+        s->helo = xstrndup(a->arg, a->arg_len);
+        ret = cmd_restrict(s, SMTPD_CHECK_HELO, NULL);
+        free(s->helo);
+        s->helo = old;
+    }
+    return ret;
 }
 
 /* cmd_set_helo - remember the name; a greeting ends any transaction */
@@ -281,6 +313,15 @@ cmd_mail_check(struct session *s, struct cmd_args *a)
         smtpd_session_reply(s, "552 5.3.4 Message size exceeds fixed limit");
         return -1;
     }
+    if (!s->p->smtpd_delay_reject) {
+        int     ret;
+
+        s->sender = (char *) a->path.addr;      /* for the sender checks */
+        ret = cmd_restrict(s, SMTPD_CHECK_CLIENT, NULL) < 0
+            || cmd_restrict(s, SMTPD_CHECK_SENDER, NULL) < 0 ? -1 : 0;
+        s->sender = NULL;
+        return ret;
+    }
     return 0;
 }
 
@@ -332,7 +373,7 @@ cmd_rcpt_check(struct session *s, struct cmd_args *a)
         smtpd_session_reply_nocount(s, "452 4.5.3 Error: too many recipients");
         return -1;
     }
-    return 0;
+    return cmd_restrict(s, SMTPD_CHECK_RCPT, a->path.addr);
 }
 
 /* cmd_rcpt - add the recipient with its DSN options */
@@ -374,7 +415,7 @@ cmd_data_check(struct session *s, struct cmd_args *a)
         smtpd_session_reply(s, "503 5.5.1 Error: need RCPT command");
         return -1;
     }
-    return 0;
+    return cmd_restrict(s, SMTPD_CHECK_DATA, NULL);
 }
 
 /* cmd_data - the content follows */

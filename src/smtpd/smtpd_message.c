@@ -18,6 +18,7 @@
 #include "conf/personality.h"
 #include "global/queue_file.h"
 #include "global/queue_id.h"
+#include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_data.h"
 #include "smtpd/smtpd_message.h"
 #include "smtpd/smtpd_queue.h"
@@ -66,6 +67,7 @@ struct smtpd_message {
     int     too_big;
     int     write_failed;
     const char *after_reply;           /* after MSG_ABORT */
+    struct dstr *eod_reply;            /* end-of-data rejection, or NULL */
     enum msg_after after;
     long long bdat_chunk;              /* size of the current chunk */
 };
@@ -138,6 +140,7 @@ msg_free(struct session *s)
         log_panic("%s: queue file still open", __func__);
     dstr_free(m->received);
     dstr_free(m->why);
+    dstr_free(m->eod_reply);
     free(m->queue_dir);
     free(m->chunk);
     free(m->rcpt);
@@ -263,6 +266,14 @@ msg_finish(struct session *s)
 
     if (m->too_big || m->write_failed) {
         m->after_reply = m->too_big ? MSG_REPLY_TOO_BIG : MSG_REPLY_STORAGE;
+        msg_submit(s, MSG_ABORT);
+        return;
+    }
+    m->eod_reply = dstr_new(128, 2048);
+    if (smtpd_check(s, SMTPD_CHECK_EOD, NULL, m->eod_reply) < 0) {
+        smtpd_session_log(s, LOG_LEVEL_INFO, "reject: END-OF-MESSAGE %s",
+                          m->eod_reply->data);
+        m->after_reply = m->eod_reply->data;
         msg_submit(s, MSG_ABORT);
         return;
     }

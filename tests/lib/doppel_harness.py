@@ -294,8 +294,10 @@ class Server:
 class Raw:
     """A byte-exact SMTP client over a plain socket."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT, greet=True):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+    def __init__(self, port, timeout=IO_TIMEOUT, greet=True, source=None):
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout,
+            source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.greeting = self.reply() if greet else None
