@@ -16,6 +16,8 @@
 #include "util/log.h"
 #include "cli/cli.h"
 #include "cli/cli_conf.h"
+#include "cli/cli_ctl.h"
+#include "cli/cli_map.h"
 
 struct doppel_command {
     const char *name;
@@ -24,7 +26,12 @@ struct doppel_command {
 };
 
 static const struct doppel_command doppel_commands[] = {
+    {"start", cli_ctl_start_main, "start doppel-master (-f: in the foreground)"},
+    {"stop", cli_ctl_stop_main, "stop gracefully: open sessions may finish"},
+    {"reload", cli_ctl_reload_main, "load the changed configuration, or say why not"},
+    {"status", cli_ctl_status_main, "services, sessions, stress (--json for scripts)"},
     {"conf", cli_conf_main, "show or check the configuration (like postconf)"},
+    {"map", cli_map_main, "build, query or check lookup tables (like postmap)"},
     {NULL, NULL, NULL},
 };
 

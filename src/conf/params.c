@@ -73,6 +73,9 @@ const struct param_def param_table[] = {
     {"master_stress_evict_idle", PARAM_TIME, "0", NULL, 0, SEC(86400),
      PARAM_F_OFF, 's', P(master_stress_evict_idle),
      "a full stressed service evicts a session idle this long (off: never)"},
+    {"master_shutdown_timeout", PARAM_TIME, "30s", NULL, 0, SEC(3600), 0,
+     's', P(master_shutdown_timeout),
+     "on stop, open sessions get this long before 421 4.3.2"},
     {"metrics_listen", PARAM_STRING, "127.0.0.1:9125", NULL, NO_LIMIT, 0, 0,
      P(metrics_listen), "address of the Prometheus metrics endpoint (empty: off)"},
 
@@ -371,8 +374,9 @@ param_set_value(const struct param_def *def, const char *value,
         }
         break;
     case PARAM_TIME:
+        /* "off" or "no", not "0": that is a time of zero */
         if ((def->flags & PARAM_F_OFF) && units_parse_bool(value, &b) == 0
-            && b == 0) {
+            && b == 0 && strspn(value, " \t0") != strlen(value)) {
             *(long long *) field = -1;
             return 0;
         }

@@ -87,6 +87,7 @@ struct params {
     int     master_stress_tighten_sessions;
     long long master_stress_evict_idle;
     char   *metrics_listen;
+    long long master_shutdown_timeout;
 
     /* smtpd, not per session */
     char   *smtpd_tls_cert_file;

@@ -15,10 +15,15 @@
  * USAGE
  *     doppel-smtpd -c DIR [--listen HOST:PORT] [--stress|--normal]
  *                  [--foreground]
+ *     doppel-smtpd -c DIR --master --service INDEX --worker WSLOT
+ *                  [--foreground]
  *
- *     Without --listen, every inet smtpd service of DIR/services.cf is
- *     bound. With it, the service whose listen address matches (its -o
- *     and -p apply), else the main file's personalities alone.
+ *     Standalone (for tests): without --listen, every inet smtpd service
+ *     of DIR/services.cf is bound; with it, the service whose listen
+ *     address matches (its -o and -p apply), else the main file's
+ *     personalities alone. Under doppel-master (--master): the listening
+ *     socket is fd 3 and the scoreboard fd 4, as global/master_proto.h
+ *     says; SIGTERM drains, SIGQUIT ends sessions with 421.
  */
 
 #include <errno.h>
@@ -37,11 +42,14 @@
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 #include "conf/conf.h"
 #include "conf/services.h"
+#include "global/master_proto.h"
 #include "global/queue_dirs.h"
 #include "smtpd/smtpd_check.h"
+#include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_server.h"
 
 #define SMTPD_PROGNAME "doppel/smtpd"
@@ -57,7 +65,9 @@ static void
 smtpd_usage(void)
 {
     fprintf(stderr, "usage: doppel-smtpd -c DIR [--listen HOST:PORT]"
-            " [--stress|--normal] [--foreground]\n");
+            " [--stress|--normal] [--foreground]\n"
+            "       doppel-smtpd -c DIR --master --service INDEX --worker"
+            " WSLOT [--foreground]\n");
     exit(2);
 }
 
@@ -166,6 +176,20 @@ smtpd_stress_of(const struct conf *conf, size_t service,
     }
 }
 
+/*
+ * smtpd_config_refused - the configuration cannot be used. Under the
+ * master that is its own exit status, which it does not count as a crash.
+ */
+static void
+smtpd_config_refused(int under_master, struct dstr *errors)
+{
+    if (under_master) {
+        log_error("configuration refused: %s", errors->data);
+        exit(MASTER_PROTO_EXIT_CONFIG);
+    }
+    log_fatal("%s", errors->data);
+}
+
 /* smtpd_grace_over - sessions had their chance: stop the loop */
 static void
 smtpd_grace_over(evutil_socket_t fd, short what, void *arg)
@@ -183,6 +207,17 @@ smtpd_signal(evutil_socket_t sig, short what, void *arg)
     struct timeval tv = {SMTPD_STOP_GRACE_SEC, 0};
 
     (void) what;
+    if (smtpd_srv->master != NULL) {
+        /* the master's worker: TERM drains, QUIT ends sessions now */
+        if (sig == SIGQUIT) {
+            log_info("smtpd: shutting down sessions");
+            smtpd_server_stop(smtpd_srv);
+        } else if (!smtpd_srv->stopping) {
+            log_info("smtpd: draining: no new sessions");
+            smtpd_server_drain(smtpd_srv);
+        }
+        return;
+    }
     if (smtpd_srv->stopping) {
         (void) event_base_loopbreak(base);
         return;
@@ -235,8 +270,13 @@ main(int argc, char **argv)
         {"stress", no_argument, NULL, 'S'},
         {"normal", no_argument, NULL, 'N'},
         {"foreground", no_argument, NULL, 'f'},
+        {"master", no_argument, NULL, 'M'},
+        {"service", required_argument, NULL, 'V'},
+        {"worker", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
+    int     under_master = 0;
+    long long master_service = -1, master_worker = -1;
     const char *dir = CONF_DEFAULT_DIR, *listen_arg = NULL;
     enum smtpd_stress cli_stress = SMTPD_STRESS_AUTO;
     int     foreground = 0, c, fd, nlisten = 0;
@@ -265,25 +305,40 @@ main(int argc, char **argv)
         case 'f':
             foreground = 1;
             break;
+        case 'M':
+            under_master = 1;
+            break;
+        case 'V':
+            if (units_parse_int(optarg, &master_service) < 0
+                || master_service < 0)
+                smtpd_usage();
+            break;
+        case 'W':
+            if (units_parse_int(optarg, &master_worker) < 0
+                || master_worker < 0)
+                smtpd_usage();
+            break;
         default:
             smtpd_usage();
         }
     }
-    if (optind != argc)
+    if (optind != argc || (under_master && (master_service < 0
+                                            || master_worker < 0
+                                            || listen_arg != NULL)))
         smtpd_usage();
     log_open(SMTPD_PROGNAME, foreground ? LOG_SINK_STDERR : LOG_SINK_SYSLOG);
     (void) signal(SIGPIPE, SIG_IGN);
 
     errors = dstr_new(256, 64 * 1024);
     if (conf_load(dir, &conf, errors) < 0)
-        log_fatal("%s", errors->data);
+        smtpd_config_refused(under_master, errors);
     dstr_reset(errors);
     if (queue_dirs_create(conf_params(conf, CONF_NO_SERVICE,
                                       PERSONALITY_DEFAULT_CLASS,
                                       0)->queue_directory, errors) < 0)
         log_fatal("queue_directory: %s", errors->data);
     if (smtpd_compile_restrictions(conf, errors) < 0)
-        log_fatal("%s", errors->data);
+        smtpd_config_refused(under_master, errors);
     errors = dstr_free(errors);
 
     if (evthread_use_pthreads() < 0)
@@ -292,7 +347,20 @@ main(int argc, char **argv)
         log_fatal("libevent: cannot make an event base");
     smtpd_srv = smtpd_server_new(base, conf);
 
-    if (listen_arg != NULL) {
+    if (under_master) {
+        service = (size_t) master_service;
+        if (smtpd_server_listen(smtpd_srv, MASTER_PROTO_LISTEN_FD, service,
+                                service < conf->services->count
+                                ? smtpd_stress_of(conf, service, cli_stress)
+                                : SMTPD_STRESS_AUTO) < 0)
+            log_fatal("listen on fd %d: %m", MASTER_PROTO_LISTEN_FD);
+        errors = dstr_new(256, 4096);
+        if (smtpd_master_attach(smtpd_srv, service, (size_t) master_worker,
+                                errors) < 0)
+            smtpd_config_refused(1, errors);
+        errors = dstr_free(errors);
+        nlisten++;
+    } else if (listen_arg != NULL) {
         if (smtpd_split_hostport(listen_arg, host, sizeof(host), port,
                                  sizeof(port)) < 0)
             log_fatal("--listen %s: use HOST:PORT or [IPV6]:PORT", listen_arg);
@@ -321,7 +389,10 @@ main(int argc, char **argv)
                   " smtpd service in %s/%s", dir, CONF_SERVICES_FILE);
 
     sigterm = evsignal_new(base, SIGTERM, smtpd_signal, base);
-    sigint = evsignal_new(base, SIGINT, smtpd_signal, base);
+    sigint = evsignal_new(base, under_master ? SIGQUIT : SIGINT,
+                          smtpd_signal, base);
+    if (under_master)
+        (void) signal(SIGHUP, SIG_IGN);
     tick = event_new(base, -1, EV_PERSIST, smtpd_loop_done, base);
     if (sigterm == NULL || sigint == NULL || tick == NULL)
         log_fatal("libevent: cannot make signal events");

@@ -20,6 +20,7 @@
 #include "global/queue_id.h"
 #include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_data.h"
+#include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_message.h"
 #include "smtpd/smtpd_queue.h"
 #include "smtpd/smtpd_server.h"
@@ -305,6 +306,7 @@ msg_committed(struct session *s, struct smtpd_message *m)
              " personality=%s", m->id, s->name, s->addr_text, s->sender,
              s->rcpt_count, m->size, s->pers->name);
     smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", m->id);
+    smtpd_master_count(s->srv, s->service, SCOREBOARD_MESSAGES);
     s->error_count = 0;
     s->junk_count = 0;
 }

@@ -15,6 +15,7 @@
 #include "conf/params.h"
 #include "conf/personality.h"
 #include "smtpd/smtpd_dns.h"
+#include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_queue.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
@@ -121,6 +122,7 @@ smtpd_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct smtpd_listener *l = arg;
     struct smtpd_server *srv = l->srv;
     const struct personality *pers;
+    int     stress = smtpd_listener_stressed(l);
 
     (void) evl;
     if (srv->stopping) {
@@ -128,8 +130,13 @@ smtpd_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
         return;
     }
     /* XXX the client classifier comes later: every client is "default" */
+    if (smtpd_master_admit(srv, l->service, PERSONALITY_DEFAULT_CLASS, fd,
+                           &stress) < 0)
+        return;                         /* refused with 421 4.3.2 */
+    if (l->stress != SMTPD_STRESS_AUTO)
+        stress = l->stress == SMTPD_STRESS_ON;
     pers = conf_personality(srv->conf, l->service, PERSONALITY_DEFAULT_CLASS,
-                            smtpd_listener_stressed(l));
+                            stress);
     if (pers == NULL)
         log_panic("%s: no personality for service %zu", __func__, l->service);
     (void) smtpd_session_new(srv, fd, sa, (socklen_t) salen, l->service,
@@ -209,6 +216,14 @@ smtpd_server_free_listeners(struct smtpd_server *srv)
     }
 }
 
+/* smtpd_server_drain - no new sessions; open ones finish in their time */
+void
+smtpd_server_drain(struct smtpd_server *srv)
+{
+    srv->stopping = 1;
+    smtpd_server_free_listeners(srv);
+}
+
 /* smtpd_server_stop - no new sessions; tell open ones we are going */
 void
 smtpd_server_stop(struct smtpd_server *srv)
@@ -246,6 +261,7 @@ smtpd_server_free(struct smtpd_server *srv)
         s->flags |= SESSION_F_DEAD;
         smtpd_session_end(s);
     }
+    smtpd_master_detach(srv);
     srv->queue = smtpd_queue_free(srv->queue);
     srv->dns = smtpd_dns_free(srv->dns);
     srv->tls = smtpd_tls_free(srv->tls);

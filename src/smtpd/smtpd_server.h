@@ -48,6 +48,7 @@
 struct event_base;
 struct session;
 struct smtpd_listener;
+struct smtpd_master;
 
 enum smtpd_stress {
     SMTPD_STRESS_AUTO,
@@ -63,6 +64,7 @@ struct smtpd_server {
     struct smtpd_tls *tls;             /* NULL: no STARTTLS */
     struct smtpd_queue *queue;
     struct smtpd_listener *listeners;
+    struct smtpd_master *master;       /* NULL: a standalone worker */
     struct session *sessions;
     size_t  nsessions;
     unsigned long next_id;
@@ -78,6 +80,7 @@ void    smtpd_server_set_stress(struct smtpd_server *srv, size_t service,
 void    smtpd_server_add(struct smtpd_server *srv, struct session *s);
 void    smtpd_server_remove(struct smtpd_server *srv, struct session *s);
 void    smtpd_server_stop(struct smtpd_server *srv);
+void    smtpd_server_drain(struct smtpd_server *srv);
 struct smtpd_server *smtpd_server_free(struct smtpd_server *srv);
 const char *smtpd_server_hostname(const struct params *p);
 

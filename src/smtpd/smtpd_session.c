@@ -19,6 +19,7 @@
 #include "conf/personality.h"
 #include "smtpd/smtpd_cmd.h"
 #include "smtpd/smtpd_dns.h"
+#include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_message.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
@@ -146,6 +147,7 @@ smtpd_session_set_personality(struct session *s,
 {
     if (pers == NULL || pers == s->pers)
         return;
+    smtpd_master_session_restress(s, s->pers->stress, pers->stress);
     s->pers = pers;
     s->p = &pers->params;
     if (s->state != SESSION_CLOSING)
@@ -169,8 +171,10 @@ session_vreply(struct session *s, int count, const char *fmt, va_list ap)
     buf[n++] = '\r';
     buf[n++] = '\n';
     (void) bufferevent_write(s->bev, buf, (size_t) n);
-    if (count && (buf[0] == '4' || buf[0] == '5'))
+    if (count && (buf[0] == '4' || buf[0] == '5')) {
         s->error_count++;
+        smtpd_master_count(s->srv, s->service, SCOREBOARD_REJECTS);
+    }
 }
 
 /* smtpd_session_reply - queue a reply; 4xx and 5xx count as errors */
@@ -277,6 +281,7 @@ smtpd_session_free(struct session *s)
         smtpd_dns_cancel(s->dns);
     if (s->state != SESSION_LOOKUP)
         session_log_disconnect(s);
+    smtpd_master_session_close(s);
     smtpd_server_remove(s->srv, s);
     event_free(s->timer);
     bufferevent_free(s->bev);          /* TLS: frees the plain one too */
@@ -361,6 +366,7 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
     bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_MAX);
     (void) bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     smtpd_server_add(srv, s);
+    smtpd_master_session_open(s);
 
     s->last_verb = NULL;
     if (srv->dns != NULL && s->p->smtpd_peername_lookup) {
@@ -378,6 +384,7 @@ session_timeout(struct session *s)
 {
     log_info("timeout after %s from %s[%s]", session_verb(s), s->name,
              s->addr_text);
+    smtpd_master_count(s->srv, s->service, SCOREBOARD_TIMEOUTS);
     smtpd_session_reply_nocount(s, "421 4.4.2 %s Error: timeout exceeded",
                                 smtpd_server_hostname(s->p));
     smtpd_session_close(s);

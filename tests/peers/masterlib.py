@@ -1,0 +1,206 @@
+"""masterlib - what the doppel-master system tests share (imported, not run).
+
+A Master runs doppel-master in a temporary configuration directory on
+free loopback ports, with the fake worker of tests/peers/fake_smtpd
+unless told otherwise; TAP helpers print the results. Every wait is
+bounded.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("DOPPEL_BUILD", os.path.join(SRC, "build", "san"))
+BIN = os.path.join(BUILD, "bin")
+FAKE = os.path.join(BUILD, "peers", "fake_smtpd")
+
+
+class Tap:
+    """plan / ok / is_ / like / finish, TAP on stdout"""
+
+    def __init__(self, n):
+        self.n = 0
+        self.failed = 0
+        print("1..%d" % n, flush=True)
+
+    def ok(self, cond, name, diag=""):
+        self.n += 1
+        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, name),
+              flush=True)
+        if not cond:
+            self.failed += 1
+            for line in str(diag).splitlines():
+                print("#   " + line, flush=True)
+        return cond
+
+    def is_(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+
+    def like(self, text, needle, name):
+        return self.ok(needle in text, name,
+                       "text: %r\ndoes not contain: %r" % (text[-2000:], needle))
+
+    def finish(self):
+        sys.exit(1 if self.failed else 0)
+
+
+def free_port():
+    """a loopback port nobody listens on now"""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(cond, timeout=5.0, step=0.05):
+    """poll cond() until true or timeout; returns its last value"""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(step)
+
+
+class Master:
+    """a master in a temp directory; .start(), .status(), .stop()"""
+
+    def __init__(self, params="", services=None, workers=1, program=None):
+        self.dir = tempfile.mkdtemp(prefix="doppel-master-")
+        os.chmod(self.dir, 0o755)      # workers may run as mail_owner
+        self.port = free_port()
+        self.stress_port = free_port()
+        self.metrics_port = free_port()
+        for d in ("run", "spool", "lib"):
+            os.mkdir(os.path.join(self.dir, d))
+        self.base_params = (
+            "myhostname = mx.example.test\n"
+            "queue_directory = %s/spool\n"
+            "data_directory = %s/lib\n"
+            "run_directory = %s/run\n"
+            "mail_owner = nobody\n"
+            "metrics_listen = 127.0.0.1:%d\n"
+            % (self.dir, self.dir, self.dir, self.metrics_port))
+        self.write_conf(params, services, workers)
+        self.env = dict(os.environ)
+        self.env["DOPPEL_SMTPD_PROGRAM"] = program or FAKE
+        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        self.proc = None
+        self.logpath = os.path.join(self.dir, "master.log")
+
+    def write_conf(self, params="", services=None, workers=1):
+        with open(os.path.join(self.dir, "doppel.cf"), "w") as f:
+            f.write(self.base_params + params)
+        if services is None:
+            services = ("127.0.0.1:%d inet %d smtpd\n"
+                        "127.0.0.1:%d inet 1 smtpd -p stress"
+                        " -o smtpd_authorized_xclient_hosts=127.0.0.0/8\n"
+                        % (self.port, workers, self.stress_port))
+        with open(os.path.join(self.dir, "services.cf"), "w") as f:
+            f.write(services)
+
+    def doppel(self, *args, timeout=30):
+        """run the doppel command on this directory"""
+        r = subprocess.run([os.path.join(BIN, "doppel"), "-c", self.dir]
+                           + list(args), capture_output=True, text=True,
+                           env=self.env, timeout=timeout)
+        return r.returncode, r.stdout, r.stderr
+
+    def start(self):
+        """doppel-master -f in the background; wait for the socket"""
+        log = open(self.logpath, "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "doppel-master"), "-c", self.dir, "-f"],
+            stdout=log, stderr=log, env=self.env)
+        log.close()
+        return wait_for(lambda: self.status() is not None, 10)
+
+    def status(self):
+        """status --json as a dict, or None"""
+        try:
+            code, out, _ = self.doppel("status", "--json", timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+        if code != 0:
+            return None
+        return json.loads(out)
+
+    def service(self, port=None):
+        st = self.status()
+        if st is None:
+            return None
+        want = "127.0.0.1:%d" % (port or self.port)
+        for s in st["services"]:
+            if s["listen"] == want:
+                return s
+        return None
+
+    def log(self):
+        try:
+            with open(self.logpath) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def workers(self):
+        """pids of the master's children"""
+        if self.proc is None:
+            return []
+        r = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+                           capture_output=True, text=True)
+        return sorted(int(x) for x in r.stdout.split())
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def cleanup(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            if self.wait(10) is None:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def connect(port, timeout=3.0):
+    """a client socket and the server's first line"""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return s, readline(s)
+
+
+def readline(s, timeout=3.0):
+    """one line from the server, or '' on EOF / timeout"""
+    s.settimeout(timeout)
+    buf = b""
+    try:
+        while not buf.endswith(b"\n"):
+            c = s.recv(1)
+            if not c:
+                break
+            buf += c
+    except (socket.timeout, OSError):
+        pass
+    return buf.decode("ascii", "replace").strip()
+
+
+def command(s, line, timeout=3.0):
+    """send a command, return the reply line ('' if none)"""
+    try:
+        s.sendall(line.encode() + b"\r\n")
+    except OSError:
+        return ""
+    return readline(s, timeout)
