@@ -46,7 +46,7 @@ struct conf {
     char   *services_path;
     struct cf_table *main;
     struct service_list *services;
-    char  **classes;                   /* [0] is "default" */
+    char  **classes;                   /* every class but "default" */
     size_t  nclasses;
     struct personality_set *base;      /* doppel.cf alone */
     struct personality_set **service_sets;     /* one per service */
