@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "cli/cli_conf.h"
 #include "cli/cli_ctl.h"
+#include "cli/cli_test.h"
 #include "cli/cli_map.h"
 
 struct doppel_command {
@@ -32,6 +33,7 @@ static const struct doppel_command doppel_commands[] = {
     {"status", cli_ctl_status_main, "services, sessions, stress (--json for scripts)"},
     {"conf", cli_conf_main, "show or check the configuration (like postconf)"},
     {"map", cli_map_main, "build, query or check lookup tables (like postmap)"},
+    {"test", cli_test_main, "run SMTP test scripts as any client (XCLIENT)"},
     {NULL, NULL, NULL},
 };
 
