@@ -76,6 +76,9 @@ const struct param_def param_table[] = {
     {"master_shutdown_timeout", PARAM_TIME, "30s", NULL, 0, SEC(3600), 0,
      's', P(master_shutdown_timeout),
      "on stop, open sessions get this long before 421 4.3.2"},
+    {"master_stress_evict_penalty", PARAM_TIME, "10s", NULL, 0, SEC(3600), 0,
+     's', P(master_stress_evict_penalty),
+     "a client whose session was evicted may not evict another for this long"},
     {"metrics_listen", PARAM_STRING, "127.0.0.1:9125", NULL, NO_LIMIT, 0, 0,
      P(metrics_listen), "address of the Prometheus metrics endpoint (empty: off)"},
 

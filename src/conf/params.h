@@ -86,6 +86,7 @@ struct params {
     long long master_stress_clear_delay;
     int     master_stress_tighten_sessions;
     long long master_stress_evict_idle;
+    long long master_stress_evict_penalty;
     char   *metrics_listen;
     long long master_shutdown_timeout;
 

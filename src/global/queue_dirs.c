@@ -168,15 +168,20 @@ queue_dirs_create(const char *queue_dir, struct dstr *why)
     return queue_dirs_check(queue_dir, why);
 }
 
-/* queue_dirs_clean_tmp - remove stale writer files from tmp/ */
-int
-queue_dirs_clean_tmp(const char *queue_dir, long min_age, struct dstr *why)
+/*
+ * queue_dirs_clean - remove tmp/ files that match: old enough, and (pid
+ * >= 0) written by that process. Returns how many, or -1.
+ */
+static int
+queue_dirs_clean(const char *queue_dir, long min_age, long pid,
+                 struct dstr *why)
 {
     int     dfd;
     int     tfd;
     DIR    *dir;
     struct dirent *de;
     struct stat st;
+    struct queue_id_parts parts;
     time_t  now = time(NULL);
     int     removed = 0;
 
@@ -195,6 +200,9 @@ queue_dirs_clean_tmp(const char *queue_dir, long min_age, struct dstr *why)
     while ((de = readdir(dir)) != NULL) {
         if (!queue_id_valid(de->d_name))
             continue;
+        if (pid >= 0 && (queue_id_parse(de->d_name, &parts) < 0
+                         || parts.pid != pid % QUEUE_DIRS_PID_MOD))
+            continue;
         if (fstatat(tfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
             || !S_ISREG(st.st_mode) || now - st.st_mtime < min_age)
             continue;
@@ -209,4 +217,18 @@ queue_dirs_clean_tmp(const char *queue_dir, long min_age, struct dstr *why)
     }
     (void) closedir(dir);
     return removed;
+}
+
+/* queue_dirs_clean_tmp - files in tmp/ at least min_age seconds old */
+int
+queue_dirs_clean_tmp(const char *queue_dir, long min_age, struct dstr *why)
+{
+    return queue_dirs_clean(queue_dir, min_age, -1, why);
+}
+
+/* queue_dirs_clean_pid - files in tmp/ that a dead writer left */
+int
+queue_dirs_clean_pid(const char *queue_dir, long pid, struct dstr *why)
+{
+    return queue_dirs_clean(queue_dir, 0, pid, why);
 }

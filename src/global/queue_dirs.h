@@ -35,6 +35,11 @@
  *     never removes a live one (and unlinking a tmp/ entry whose message
  *     already reached incoming/ through a rename lost in a crash only
  *     removes the stale name, never the message).
+ *
+ *     queue_dirs_clean_pid() removes the files in tmp/ whose queue ID
+ *     names process pid (see queue_id.h): the master calls it when it
+ *     reaps a worker, so a message that a killed worker was receiving
+ *     (and never acknowledged) leaves nothing behind.
  * RULES
  *     Run by doppel-master as the mail owner (after dropping root), at
  *     start. Thread-safe; no global state. why may be NULL.
@@ -59,6 +64,7 @@
 #define QUEUE_DIRS_CORRUPT  "corrupt"
 
 #define QUEUE_DIRS_MODE     0700
+#define QUEUE_DIRS_PID_MOD  (1L << 30)  /* queue IDs keep the pid modulo this */
 
 /* Every subdirectory name, NULL-terminated. */
 extern const char *const queue_dirs_all[];
@@ -66,6 +72,8 @@ extern const char *const queue_dirs_all[];
 int     queue_dirs_create(const char *queue_dir, struct dstr *why);
 int     queue_dirs_check(const char *queue_dir, struct dstr *why);
 int     queue_dirs_clean_tmp(const char *queue_dir, long min_age,
+                             struct dstr *why);
+int     queue_dirs_clean_pid(const char *queue_dir, long pid,
                              struct dstr *why);
 
 #endif

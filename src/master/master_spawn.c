@@ -20,6 +20,7 @@
 #include "util/xalloc.h"
 #include "conf/conf.h"
 #include "global/master_proto.h"
+#include "global/queue_dirs.h"
 #include "global/scoreboard.h"
 #include "master/master.h"
 #include "master/master_spawn.h"
@@ -334,6 +335,27 @@ msp_service_of(struct master *m, const struct master_worker *w)
     return &m->services[w->index];
 }
 
+/*
+ * msp_clean_tmp - a worker that died may have been receiving a message:
+ * its file in tmp/ was never acknowledged, so it goes now.
+ */
+static void
+msp_clean_tmp(const struct master *m, const struct master_worker *w)
+{
+    const char *queue = conf_params(m->conf, CONF_NO_SERVICE, NULL,
+                                    0)->queue_directory;
+    struct dstr *why = dstr_new(64, 1024);
+    int     n = queue_dirs_clean_pid(queue, (long) w->pid, why);
+
+    if (n > 0)
+        log_info("worker pid %ld: removed %d unfinished queue file(s) from"
+                 " tmp/", (long) w->pid, n);
+    else if (n < 0)
+        log_warn("worker pid %ld: cleaning tmp/: %s", (long) w->pid,
+                 why->data);
+    dstr_free(why);
+}
+
 /* msp_reaped - one child is gone: account and decide */
 static void
 msp_reaped(struct master *m, struct master_worker *w, int status)
@@ -343,6 +365,7 @@ msp_reaped(struct master *m, struct master_worker *w, int status)
     char    how[64];
 
     held = scoreboard_worker_reap(m->sb, w->wslot);
+    msp_clean_tmp(m, w);
     if (WIFSIGNALED(status))
         snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
     else

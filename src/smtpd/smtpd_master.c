@@ -26,6 +26,14 @@
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 
+#define SMTPD_MASTER_PENALTY_SLOTS 4096 /* evicted addresses remembered */
+
+/* an address that was evicted, and until when it may not evict */
+struct smtpd_master_penalty {
+    struct netaddr addr;
+    long long until;                   /* ms, monotonic */
+};
+
 struct smtpd_master {
     struct scoreboard *sb;
     size_t  slot;                      /* the service's scoreboard slot */
@@ -33,7 +41,29 @@ struct smtpd_master {
     size_t  service;                   /* index in conf->services */
     int     stress;                    /* the flag as last seen */
     struct event *poll;
+    struct smtpd_master_penalty *penalty;      /* SMTPD_MASTER_PENALTY_SLOTS */
 };
+
+/* smtpd_master_penalty_slot - where an address is remembered (a hash) */
+static struct smtpd_master_penalty *
+smtpd_master_penalty_slot(struct smtpd_master *m, const struct netaddr *a)
+{
+    unsigned long h = 2166136261UL;
+    size_t  i;
+
+    for (i = 0; i < sizeof(a->bytes); i++)
+        h = (h ^ a->bytes[i]) * 16777619UL;
+    return &m->penalty[h % SMTPD_MASTER_PENALTY_SLOTS];
+}
+
+/* smtpd_master_penalized - was this address evicted a moment ago */
+static int
+smtpd_master_penalized(struct smtpd_master *m, const struct netaddr *a)
+{
+    const struct smtpd_master_penalty *p = smtpd_master_penalty_slot(m, a);
+
+    return p->until > smtpd_session_now() && netaddr_equal(&p->addr, a);
+}
 
 /* smtpd_master_class_slot - the scoreboard slot of a session's class */
 static size_t
@@ -99,6 +129,8 @@ smtpd_master_attach(struct smtpd_server *srv, size_t service, size_t wslot,
     m->wslot = wslot;
     m->service = service;
     m->stress = scoreboard_stress_get(sb, slot);
+    m->penalty = xcalloc(SMTPD_MASTER_PENALTY_SLOTS,
+                         sizeof(struct smtpd_master_penalty));
     m->poll = event_new(srv->base, -1, EV_PERSIST, smtpd_master_poll, srv);
     if (m->poll == NULL)
         log_fatal("libevent: cannot make the stress poll event");
@@ -116,26 +148,48 @@ smtpd_master_detach(struct smtpd_server *srv)
     if (m == NULL)
         return;
     event_free(m->poll);
+    free(m->penalty);
     scoreboard_detach(m->sb);
     free(m);
     srv->master = NULL;
 }
 
-/* smtpd_master_idle_since - when a session began waiting for its client */
+/*
+ * smtpd_master_idle_since - since when a session has waited for its
+ * client. Between commands that is since the last command was answered,
+ * however many bytes of the next one trickled in: a slowloris bot that
+ * sends a byte a second never finishes a command, so it looks as idle
+ * as it is. During DATA or BDAT, bytes that arrive are progress.
+ */
 static long long
 smtpd_master_idle_since(const struct session *s)
 {
     if (s->flags & (SESSION_F_JOB | SESSION_F_SLEEP | SESSION_F_DEAD))
         return -1;                      /* waiting for us, or going */
-    if (s->state == SESSION_LOOKUP || s->state == SESSION_CLOSING)
-        return -1;
-    return s->last_read > s->wait_start ? s->last_read : s->wait_start;
+    switch (s->state) {
+    case SESSION_COMMAND:
+    case SESSION_TLS:
+        return s->wait_start;
+    case SESSION_DATA:
+    case SESSION_BDAT:
+        return s->last_read > s->wait_start ? s->last_read : s->wait_start;
+    default:
+        return -1;                      /* LOOKUP, CLOSING: not the client */
+    }
 }
 
 /*
  * smtpd_master_evict - end this worker's longest-idle session of the
  * service, if it has waited at least min_idle ms and its class is not
  * protected; -1 if there is none.
+ *
+ * Sessions that have not completed a single command are taken first.
+ * Bots that reconnect as soon as they are dropped keep every slot
+ * young, so that by idle time alone a real client in the middle of its
+ * dialog (a few milliseconds between commands) may become the oldest;
+ * a slowloris bot never completes a command (under stress the junk and
+ * error limits end those that send whole ones), a real client completes
+ * its first within one round trip.
  */
 static int
 smtpd_master_evict(struct smtpd_server *srv, size_t service,
@@ -144,6 +198,8 @@ smtpd_master_evict(struct smtpd_server *srv, size_t service,
     struct session *s, *victim = NULL;
     long long now = smtpd_session_now(), since, oldest = 0;
 
+    int     tier, victim_tier = 0;
+
     for (s = srv->sessions; s != NULL; s = s->next) {
         if (s->service != service
             || param_list_contains(protected, s->pers->class_name))
@@ -151,13 +207,24 @@ smtpd_master_evict(struct smtpd_server *srv, size_t service,
         since = smtpd_master_idle_since(s);
         if (since < 0 || now - since < min_idle)
             continue;
-        if (victim == NULL || since < oldest) {
+        /* sessions that never completed a command go first */
+        tier = s->last_verb != NULL;
+        if (victim == NULL || tier < victim_tier
+            || (tier == victim_tier && since < oldest)) {
             victim = s;
             oldest = since;
+            victim_tier = tier;
         }
     }
     if (victim == NULL)
         return -1;
+    if (srv->master != NULL && victim->p->master_stress_evict_penalty > 0) {
+        struct smtpd_master_penalty *pen =
+            smtpd_master_penalty_slot(srv->master, &victim->addr);
+
+        pen->addr = victim->addr;
+        pen->until = now + victim->p->master_stress_evict_penalty;
+    }
     smtpd_session_log(victim, LOG_LEVEL_INFO, "evicted after %lld ms idle:"
                       " all client slots busy under stress", now - oldest);
     smtpd_master_count(srv, service, SCOREBOARD_EVICTIONS);
@@ -187,7 +254,8 @@ smtpd_master_refuse(struct smtpd_server *srv, size_t service, int fd)
 /* smtpd_master_admit - a slot and a stress state for a new connection */
 int
 smtpd_master_admit(struct smtpd_server *srv, size_t service,
-                   const char *class_name, int fd, int *stress)
+                   const char *class_name, const struct netaddr *addr,
+                   int fd, int *stress)
 {
     struct smtpd_master *m = srv->master;
     const struct params *p;
@@ -210,6 +278,7 @@ smtpd_master_admit(struct smtpd_server *srv, size_t service,
                                        &p->smtpd_client_reserve_classes) == 0)
         return 0;
     if (*stress && p->master_stress_evict_idle >= 0
+        && !smtpd_master_penalized(m, addr)
         && smtpd_master_evict(srv, service, p->master_stress_evict_idle,
                               &p->smtpd_client_reserve_classes) == 0)
         return 0;
@@ -230,16 +299,23 @@ smtpd_master_session_open(struct session *s)
                                            s->srv, s->pers->class_name));
 }
 
-/* smtpd_master_session_close - count a session that ended */
+/*
+ * smtpd_master_session_close - a session gives up its slot: when it
+ * starts closing (it will read nothing more from its client, so a
+ * newcomer may have the slot while the last reply goes out), or at the
+ * latest when it is freed. Counted once.
+ */
 void
 smtpd_master_session_close(struct session *s)
 {
     struct smtpd_master *m = s->srv->master;
 
-    if (m != NULL && s->service == m->service)
+    if (m != NULL && s->service == m->service
+        && !(s->flags & SESSION_F_UNCOUNTED))
         scoreboard_session_close(m->sb, m->slot, m->wslot, s->pers->stress,
                                  smtpd_master_class_slot(
                                      s->srv, s->pers->class_name));
+    s->flags |= SESSION_F_UNCOUNTED;
 }
 
 /* smtpd_master_session_restress - a session changed personality */
@@ -248,7 +324,8 @@ smtpd_master_session_restress(struct session *s, int from, int to)
 {
     struct smtpd_master *m = s->srv->master;
 
-    if (m != NULL && s->service == m->service && from != to)
+    if (m != NULL && s->service == m->service && from != to
+        && !(s->flags & SESSION_F_UNCOUNTED))
         scoreboard_session_restress(m->sb, m->slot, m->wslot, from, to);
 }
 

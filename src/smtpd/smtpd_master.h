@@ -18,7 +18,9 @@
  *     longest for its client, and at least that long, is ended with
  *     421 4.3.2 and the newcomer takes its slot; otherwise the newcomer
  *     gets 421 4.3.2 at once. Sessions of smtpd_client_reserve_classes
- *     are never evicted.
+ *     are never evicted. A client address whose session was evicted may
+ *     not evict another for master_stress_evict_penalty: bots that
+ *     reconnect the moment they are dropped cannot churn the slots.
  *
  *     Every session is counted open and closed (with its stress state
  *     and class), a personality change moves its count, and events are
@@ -37,6 +39,7 @@
 #include <stddef.h>
 
 #include "util/dstr.h"
+#include "util/netaddr.h"
 #include "global/scoreboard.h"
 
 struct smtpd_server;
@@ -46,7 +49,8 @@ int     smtpd_master_attach(struct smtpd_server *srv, size_t service,
                             size_t wslot, struct dstr *why);
 void    smtpd_master_detach(struct smtpd_server *srv);
 int     smtpd_master_admit(struct smtpd_server *srv, size_t service,
-                           const char *class_name, int fd, int *stress);
+                           const char *class_name, const struct netaddr *addr,
+                           int fd, int *stress);
 void    smtpd_master_session_open(struct session *s);
 void    smtpd_master_session_close(struct session *s);
 void    smtpd_master_session_restress(struct session *s, int from, int to);

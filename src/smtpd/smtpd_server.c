@@ -10,6 +10,7 @@
 
 #include "util/dstr.h"
 #include "util/log.h"
+#include "util/netaddr.h"
 #include "util/xalloc.h"
 #include "conf/conf.h"
 #include "conf/params.h"
@@ -123,6 +124,7 @@ smtpd_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct smtpd_server *srv = l->srv;
     const struct personality *pers;
     int     stress = smtpd_listener_stressed(l);
+    struct netaddr addr;
 
     (void) evl;
     if (srv->stopping) {
@@ -130,8 +132,10 @@ smtpd_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
         return;
     }
     /* XXX the client classifier comes later: every client is "default" */
-    if (smtpd_master_admit(srv, l->service, PERSONALITY_DEFAULT_CLASS, fd,
-                           &stress) < 0)
+    if (netaddr_from_sockaddr(&addr, NULL, sa, (socklen_t) salen) < 0)
+        memset(&addr, 0, sizeof(addr));
+    if (smtpd_master_admit(srv, l->service, PERSONALITY_DEFAULT_CLASS, &addr,
+                           fd, &stress) < 0)
         return;                         /* refused with 421 4.3.2 */
     if (l->stress != SMTPD_STRESS_AUTO)
         stress = l->stress == SMTPD_STRESS_ON;

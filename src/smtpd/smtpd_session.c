@@ -207,6 +207,7 @@ smtpd_session_close(struct session *s)
         return;
     (void) bufferevent_disable(s->bev, EV_READ);
     smtpd_session_set_state(s, SESSION_CLOSING);
+    smtpd_master_session_close(s);
 }
 
 /* smtpd_session_reset_transaction - forget MAIL, RCPT and BDAT state */

@@ -87,6 +87,7 @@ enum session_state {
 #define SESSION_F_TLS      0x020       /* TLS is active */
 #define SESSION_F_EHLO     0x040       /* last greeting was EHLO */
 #define SESSION_F_OUTFULL  0x080       /* too many replies unread */
+#define SESSION_F_UNCOUNTED 0x100      /* its slot is free (closing) */
 
 struct smtpd_rcpt {
     char   *addr;                      /* internal form */
