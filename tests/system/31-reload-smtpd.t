@@ -38,7 +38,8 @@ try:
     t.is_(code, 1, "a broken configuration: reload fails")
     t.ok(re.search(r'doppel\.cf:\d+: smtpd_timeout: "10q" is not a time',
                    err + out) is not None,
-         "with FILE:LINE and the reason (%s)" % (err + out).strip())
+         "with FILE:LINE and the reason (%s)"
+         % (err + out).strip().replace("\n", " | "))
     t.ok(connect(m.port)[1].startswith("220 second "),
          "the running configuration stays in force")
 
