@@ -15,6 +15,7 @@
 #include "conf/conf.h"
 #include "conf/params.h"
 #include "conf/personality.h"
+#include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_dns.h"
 #include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_queue.h"
@@ -266,6 +267,7 @@ smtpd_server_free(struct smtpd_server *srv)
         smtpd_session_end(s);
     }
     smtpd_master_detach(srv);
+    smtpd_check_flush();
     srv->queue = smtpd_queue_free(srv->queue);
     srv->dns = smtpd_dns_free(srv->dns);
     srv->tls = smtpd_tls_free(srv->tls);
