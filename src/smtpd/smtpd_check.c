@@ -23,6 +23,7 @@
 #include "tables/table.h"
 #include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_xclient.h"
 
 #define CHECK_VALUE_MAX 4096            /* longest table result */
 
@@ -243,13 +244,14 @@ int
 smtpd_check_compile(const struct params *p, struct dstr *errors)
 {
     const struct check_conf *cc = check_conf_get(p);
+    int     ret = smtpd_xclient_compile(p, errors);     /* access lists too */
 
     if (cc->broken != NULL) {
         if (strstr(errors->data, cc->broken) == NULL)
             (void) dstr_append_str(errors, cc->broken);
         return -1;
     }
-    return 0;
+    return ret;
 }
 
 /* smtpd_check_flush - forget compiled lists (configuration reloaded) */
@@ -262,6 +264,7 @@ smtpd_check_flush(void)
         check_cache = cc->next;
         check_conf_free(cc);
     }
+    smtpd_xclient_flush();
 }
 
 /* check_key - what a list is about: "<...>" in replies, and lookups */
@@ -524,6 +527,9 @@ check_step(struct check_ctx *x, const struct check_step *st)
         x->warn = 1;
         return CHECK_DUNNO;
     case CK_PERMIT_MYNETWORKS:
+        /* XCLIENT ADDR=[UNAVAILABLE]: an unknown address is in no network */
+        if (strcmp(s->addr_text, "unknown") == 0)
+            return CHECK_DUNNO;
         return cidr_list_match(x->cc->mynetworks, &s->addr) ? CHECK_PERMIT
             : CHECK_DUNNO;
     case CK_PERMIT_AUTH_DEST:

@@ -35,6 +35,9 @@
  *
  *     Each personality's lists, mynetworks and tables are compiled once,
  *     on first use, and kept until smtpd_check_flush() (a reload).
+ *     smtpd_check_compile() also compiles the XCLIENT and XFORWARD
+ *     authorization lists (smtpd_xclient), so that a bad one stops the
+ *     worker at start; smtpd_check_flush() forgets them too.
  * RULES
  *     Runs in the worker's event loop; table lookups are local files.
  *     A table that cannot answer makes the check answer 451 4.3.0,

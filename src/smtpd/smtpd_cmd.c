@@ -16,6 +16,7 @@
 #include "smtpd/smtpd_message.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_xclient.h"
 
 #define CMD_HELO_MAX 255                /* octets of a HELO/EHLO argument */
 #define CMD_BDAT_DIGITS 18              /* a chunk size fits a long long */
@@ -31,6 +32,7 @@ struct cmd_args {
     struct mailaddr_params params;
     long long bdat_size;
     int     bdat_last;
+    struct smtpd_xclient_attrs *xattrs; /* XCLIENT, XFORWARD */
 };
 
 typedef int cmd_check_fn(struct session *s, struct cmd_args *a);
@@ -50,10 +52,11 @@ struct cmd_def {
 
 static cmd_check_fn cmd_helo_check, cmd_mail_check, cmd_rcpt_check,
         cmd_data_check, cmd_bdat_check, cmd_noarg_check, cmd_vrfy_check,
-        cmd_starttls_check, cmd_any_check;
+        cmd_starttls_check, cmd_any_check, cmd_xclient_check,
+        cmd_xforward_check;
 static cmd_proceed_fn cmd_helo, cmd_ehlo, cmd_mail, cmd_rcpt, cmd_data,
         cmd_bdat, cmd_rset, cmd_noop, cmd_quit, cmd_vrfy, cmd_help,
-        cmd_starttls;
+        cmd_starttls, cmd_xclient, cmd_xforward;
 
 /* *INDENT-OFF* */
 static const struct cmd_def cmd_table[] = {
@@ -70,6 +73,11 @@ static const struct cmd_def cmd_table[] = {
     {"VRFY", cmd_vrfy_check, cmd_vrfy, CMD_F_JUNK, 0},
     {"HELP", cmd_any_check, cmd_help, CMD_F_JUNK | CMD_F_IN_BDAT, 0},
     {"QUIT", cmd_noarg_check, cmd_quit, CMD_F_RESET, 0},
+    /* not junk: a proxy sends them for every session or message */
+    {"XCLIENT", cmd_xclient_check, cmd_xclient, 0,
+     SMTPD_XCLIENT_LINE_ALLOWANCE},
+    {"XFORWARD", cmd_xforward_check, cmd_xforward, 0,
+     SMTPD_XCLIENT_LINE_ALLOWANCE},
     {NULL, NULL, NULL, 0, 0},
 };
 /* *INDENT-ON* */
@@ -207,6 +215,7 @@ cmd_set_helo(struct session *s, struct cmd_args *a)
     free(s->helo);
     s->helo = xstrndup(a->arg, a->arg_len);
     smtpd_session_reset_transaction(s);
+    smtpd_xclient_forward_reset(s);
 }
 
 /* cmd_helo - HELO: plain SMTP */
@@ -232,6 +241,7 @@ cmd_ehlo(struct session *s, struct cmd_args *a)
         smtpd_session_reply(s, "250-VRFY");
     if (s->srv->tls != NULL && !(s->flags & SESSION_F_TLS))
         smtpd_session_reply(s, "250-STARTTLS");
+    smtpd_xclient_ehlo(s);
     smtpd_session_reply(s, "250-ENHANCEDSTATUSCODES");
     smtpd_session_reply(s, "250-8BITMIME");
     smtpd_session_reply(s, "250-DSN");
@@ -502,6 +512,7 @@ cmd_rset(struct session *s, struct cmd_args *a)
 {
     (void) a;
     smtpd_session_reset_transaction(s);
+    smtpd_xclient_forward_reset(s);
     smtpd_session_reply(s, "250 2.0.0 Ok");
     return 0;
 }
@@ -564,6 +575,38 @@ cmd_help(struct session *s, struct cmd_args *a)
     smtpd_session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA"
                         " BDAT RSET NOOP QUIT VRFY HELP%s",
                         s->srv->tls ? " STARTTLS" : "");
+    return 0;
+}
+
+/* cmd_xclient_check - in sequence, authorized, well-formed */
+static int
+cmd_xclient_check(struct session *s, struct cmd_args *a)
+{
+    return smtpd_xclient_check(s, SMTPD_XCLIENT_XCLIENT, a->arg, a->arg_len,
+                               &a->xattrs);
+}
+
+/* cmd_xclient - become the named client; a new 220 greeting */
+static int
+cmd_xclient(struct session *s, struct cmd_args *a)
+{
+    smtpd_xclient_proceed(s, a->xattrs);
+    return 0;
+}
+
+/* cmd_xforward_check - in sequence, authorized, well-formed */
+static int
+cmd_xforward_check(struct session *s, struct cmd_args *a)
+{
+    return smtpd_xclient_check(s, SMTPD_XCLIENT_XFORWARD, a->arg, a->arg_len,
+                               &a->xattrs);
+}
+
+/* cmd_xforward - keep the attributes for the next message */
+static int
+cmd_xforward(struct session *s, struct cmd_args *a)
+{
+    smtpd_xclient_forward_proceed(s, a->xattrs);
     return 0;
 }
 
@@ -643,6 +686,7 @@ smtpd_cmd_execute(struct session *s, const char *line, size_t len,
     (void) smtpd_cmd_split(line, len, &a->arg, &a->arg_len);
     if (c->check(s, a) == 0 && c->proceed(s, a) == 0)
         ok = 1;
+    free(a->xattrs);
     free(a);
     if (ok)
         s->cmd_ok[index]++;

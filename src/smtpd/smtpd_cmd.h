@@ -14,7 +14,7 @@
  *     between the two.
  *
  *     Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP
- *     STARTTLS. MAIL and RCPT parse with util/mailaddr (RFC 5321 paths,
+ *     STARTTLS, and XCLIENT XFORWARD (smtpd_xclient). MAIL and RCPT parse with util/mailaddr (RFC 5321 paths,
  *     SIZE BODY SMTPUTF8 RET ENVID NOTIFY ORCPT). A line longer than
  *     smtpd_command_line_limit (plus the allowance of RFC 1870, 3461,
  *     6152 and 6531 for MAIL and RCPT) is refused with 500 5.5.2.

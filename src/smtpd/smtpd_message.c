@@ -25,6 +25,7 @@
 #include "smtpd/smtpd_queue.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_xclient.h"
 
 #define MSG_RECEIVED_MAX 4096           /* the Received: header */
 #define MSG_FLUSH_ROOM 1024             /* write the chunk when less is left */
@@ -170,6 +171,7 @@ msg_received(struct session *s, struct smtpd_message *m)
     char    date[64];
     time_t  now = time(NULL);
     struct tm tm;
+    const struct smtpd_xclient_forward *fwd = smtpd_xclient_forwarded(s);
 
     localtime_r(&now, &tm);
     if (strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)",
@@ -177,6 +179,18 @@ msg_received(struct session *s, struct smtpd_message *m)
         (void) str_copy(date, sizeof(date), "unknown date");
     (void) dstr_appendf(d, "Received: from %s (%s [%s])\r\n",
                         s->helo ? s->helo : s->name, s->name, s->addr_text);
+    /*
+     * XFORWARD: this hop stays as it was (a content filter on loopback);
+     * the client it speaks for goes in a comment, its values neutered.
+     */
+    if (fwd != NULL && fwd->ident != NULL)
+        (void) dstr_appendf(d, "\t(forwarded from %s (%s [%s]) with %s"
+                            " id %s)\r\n", fwd->helo ? fwd->helo : fwd->name,
+                            fwd->name, fwd->addr, fwd->proto, fwd->ident);
+    else if (fwd != NULL)
+        (void) dstr_appendf(d, "\t(forwarded from %s (%s [%s]) with %s)\r\n",
+                            fwd->helo ? fwd->helo : fwd->name, fwd->name,
+                            fwd->addr, fwd->proto);
     if (s->tls != NULL)
         (void) dstr_appendf(d, "\t(using %s with cipher %s (%d/%d bits))\r\n",
                             s->tls->protocol, s->tls->cipher, s->tls->bits,
@@ -218,6 +232,7 @@ static void
 msg_envelope(struct session *s, struct smtpd_message *m)
 {
     struct queue_file_env *env = &m->env;
+    const struct smtpd_xclient_forward *fwd;
     size_t  i;
 
     memset(env, 0, sizeof(*env));
@@ -250,6 +265,15 @@ msg_envelope(struct session *s, struct smtpd_message *m)
     env->client_name = s->name;
     env->client_helo = s->helo;
     env->protocol = msg_protocol(s);
+    if ((fwd = smtpd_xclient_forwarded(s)) != NULL) {
+        /* the message's client is the one XFORWARD names */
+        env->client_addr = fwd->addr;
+        env->client_port = (int) fwd->port;
+        env->client_name = fwd->name;
+        env->client_helo = fwd->helo;
+        env->protocol = fwd->proto;
+    }
+    env->sasl_username = smtpd_xclient_login(s);
     if (s->tls != NULL) {
         env->tls_protocol = s->tls->protocol;
         env->tls_cipher = s->tls->cipher;
@@ -298,13 +322,35 @@ msg_take(struct session *s, size_t n)
         m->chunk_len += n;
 }
 
+/*
+ * msg_log_queued - the message's log line. With XFORWARD, Postfix's
+ * orig_client= and orig_queue_id= say where it came from before.
+ */
+static void
+msg_log_queued(struct session *s, struct smtpd_message *m)
+{
+    const struct smtpd_xclient_forward *fwd = smtpd_xclient_forwarded(s);
+    struct dstr *orig = dstr_new(64, LOG_LINE_MAX);
+
+    if (fwd != NULL) {
+        (void) dstr_appendf(orig, ", orig_client=%s[%s]", fwd->name,
+                            fwd->addr);
+        if (fwd->ident != NULL)
+            (void) dstr_appendf(orig, ", orig_queue_id=%s", fwd->ident);
+        if (fwd->source != NULL)
+            (void) dstr_appendf(orig, ", orig_source=%s", fwd->source);
+    }
+    log_info("%s: client=%s[%s], from=<%s>, nrcpt=%zu, size=%lld,"
+             " personality=%s%s", m->id, s->name, s->addr_text, s->sender,
+             s->rcpt_count, m->size, s->pers->name, orig->data);
+    dstr_free(orig);
+}
+
 /* msg_committed - the end of a successful commit: 250 and the log line */
 static void
 msg_committed(struct session *s, struct smtpd_message *m)
 {
-    log_info("%s: client=%s[%s], from=<%s>, nrcpt=%zu, size=%lld,"
-             " personality=%s", m->id, s->name, s->addr_text, s->sender,
-             s->rcpt_count, m->size, s->pers->name);
+    msg_log_queued(s, m);
     smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", m->id);
     smtpd_master_count(s->srv, s->service, SCOREBOARD_MESSAGES);
     s->error_count = 0;
@@ -326,9 +372,7 @@ msg_done(struct smtpd_queue_job *job)
     if (s->flags & SESSION_F_DEAD) {
         /* committed after the client left: it is in the queue all the same */
         if (m->op == MSG_COMMIT && m->err == 0)
-            log_info("%s: client=%s[%s], from=<%s>, nrcpt=%zu, size=%lld,"
-                     " personality=%s", m->id, s->name, s->addr_text,
-                     s->sender, s->rcpt_count, m->size, s->pers->name);
+            msg_log_queued(s, m);
         if (m->qf != NULL)
             msg_submit(s, MSG_ABORT);
         else

@@ -24,6 +24,7 @@
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 #include "smtpd/smtpd_tls.h"
+#include "smtpd/smtpd_xclient.h"
 
 #define SESSION_REPLY_MAX 1024          /* one reply line, without CRLF */
 #define SESSION_LINE_BUF (4096 + SESSION_LINE_ALLOWANCE_MAX + 2)
@@ -210,12 +211,18 @@ smtpd_session_close(struct session *s)
     smtpd_master_session_close(s);
 }
 
-/* smtpd_session_reset_transaction - forget MAIL, RCPT and BDAT state */
+/*
+ * smtpd_session_reset_transaction - forget MAIL, RCPT and BDAT state.
+ * XFORWARD attributes come before MAIL and belong to the transaction:
+ * they go when one ends (a sender was set), not when MAIL starts one.
+ */
 void
 smtpd_session_reset_transaction(struct session *s)
 {
     size_t  i;
 
+    if (s->sender != NULL)
+        smtpd_xclient_forward_reset(s);
     free(s->sender);
     s->sender = NULL;
     free(s->mail_envid);
@@ -287,6 +294,7 @@ smtpd_session_free(struct session *s)
     event_free(s->timer);
     bufferevent_free(s->bev);          /* TLS: frees the plain one too */
     smtpd_session_reset_transaction(s);
+    smtpd_xclient_free(s);
     free(s->helo);
     free(s->tls);
     free(s->name);

@@ -68,6 +68,8 @@
 
 struct smtpd_server;
 struct smtpd_message;
+struct smtpd_xclient;
+struct smtpd_xclient_forward;
 
 enum session_state {
     SESSION_LOOKUP,                    /* finding the client's name */
@@ -121,6 +123,8 @@ struct session {
     struct smtpd_dns_req *dns;
     char   *helo;
     struct smtpd_tls_info *tls;        /* after a handshake */
+    struct smtpd_xclient *xclient;     /* after XCLIENT: the real client */
+    struct smtpd_xclient_forward *xforward;     /* XFORWARD, or NULL */
 
     /* the transaction */
     char   *sender;                    /* NULL: no MAIL yet */
