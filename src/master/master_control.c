@@ -167,6 +167,29 @@ mc_event(struct bufferevent *bev, short what, void *arg)
     mc_client_free(arg);
 }
 
+/*
+ * mc_peer_refused - the socket's mode already keeps others out; the
+ * peer's credentials are checked too, in case the run directory or the
+ * socket's mode was changed: only root and the master's own user.
+ */
+static int
+mc_peer_refused(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        log_warn("control: SO_PEERCRED: %m; refusing the client");
+        return 1;
+    }
+    if (cred.uid != 0 && cred.uid != geteuid()) {
+        log_warn("control: refusing uid %ld pid %ld", (long) cred.uid,
+                 (long) cred.pid);
+        return 1;
+    }
+    return 0;
+}
+
 /* mc_accept - a new control connection */
 static void
 mc_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -181,6 +204,10 @@ mc_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     (void) salen;
     if (c->clients >= MASTER_CONTROL_CLIENTS_MAX) {
         log_warn("control: %d clients already; refusing one", c->clients);
+        close(fd);
+        return;
+    }
+    if (mc_peer_refused(fd)) {
         close(fd);
         return;
     }

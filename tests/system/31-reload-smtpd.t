@@ -6,6 +6,7 @@
 import os
 import re
 import smtplib
+import subprocess
 import sys
 import time
 
@@ -14,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from masterlib import BIN, Master, Tap, command, connect, wait_for  # noqa
 
 SMTPD = os.path.join(BIN, "doppel-smtpd")
-t = Tap(12)
+t = Tap(14)
 m = Master("smtpd_banner = first $myhostname\nsmtpd_peername_lookup = no\n",
            program=SMTPD)
 try:
@@ -42,6 +43,18 @@ try:
          % (err + out).strip().replace("\n", " | "))
     t.ok(connect(m.port)[1].startswith("220 second "),
          "the running configuration stays in force")
+
+    # the control socket: mode 0600, and even when someone opens it up,
+    # another user is refused by its credentials
+    sock = os.path.join(m.dir, "run", "master.sock")
+    t.is_(oct(os.stat(sock).st_mode & 0o777), "0o600", "control socket mode 0600")
+    os.chmod(sock, 0o666)
+    r = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c",
+                        "%s -c %s status" % (os.path.join(BIN, "doppel"),
+                                             m.dir)],
+                       capture_output=True, text=True, timeout=30)
+    t.ok(r.returncode != 0 and "refusing uid" in m.log(),
+         "another user is refused (%s)" % r.stderr.strip()[-200:])
 
     # stop: an open session may finish its message
     s = smtplib.SMTP("127.0.0.1", m.port, timeout=10)
