@@ -96,18 +96,7 @@ with Server(name="dialog") as srv:
     else:
         ok(False, "second message in incoming/")
 
-    # SMTPUTF8
-    r = Raw(srv.port)
-    r.cmd("EHLO c.example")
-    is_(r.cmd("MAIL FROM:<j\u00f6rg@example.org> SMTPUTF8"), "250 2.1.0 Ok",
-        "SMTPUTF8 sender")
-    is_(r.cmd("RCPT TO:<m\u00fcller@example.net>"), "250 2.1.5 Ok",
-        "UTF-8 recipient in an SMTPUTF8 transaction")
-    is_(r.cmd("RSET"), "250 2.0.0 Ok", "RSET")
-    like(r.cmd("MAIL FROM:<j\u00f6rg@example.org>"), r"^553 5\.6\.7",
-         "UTF-8 without SMTPUTF8 refused")
-    r.cmd("QUIT")
-    r.close()
+    # SMTPUTF8: tests/scenarios/dt/smtputf8.dt
 
     # swaks, a real client of another make
     out = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % srv.port,

@@ -66,16 +66,7 @@ with Server(LENIENT, name="errors") as srv:
     ok(srv.wait_log(r"disconnect from .* unknown=0/2 "), "unknown commands"
        " counted in the disconnect line")
 
-with Server({"disable_vrfy_command": "yes", "smtpd_helo_required": "yes"},
-            name="vrfy") as srv:
-    r = Raw(srv.port)
-    is_(r.cmd("MAIL FROM:<a@b.example>"),
-        "503 5.5.1 Error: send HELO/EHLO first", "smtpd_helo_required")
-    ok("VRFY" not in r.cmd("EHLO c.example"), "EHLO without VRFY when disabled")
-    is_(r.cmd("VRFY a@b.example"), "502 5.5.1 VRFY command is disabled",
-        "disable_vrfy_command")
-    is_(r.cmd("MAIL FROM:<a@b.example>"), "250 2.1.0 Ok", "MAIL after EHLO")
-    r.close()
+# disable_vrfy_command and smtpd_helo_required: tests/scenarios/dt/errorlimits.dt
 
 with Server({"smtpd_hard_error_limit": "3"}, name="hard") as srv:
     r = Raw(srv.port)
@@ -89,14 +80,7 @@ with Server({"smtpd_hard_error_limit": "3"}, name="hard") as srv:
     ok(srv.wait_log(r"too many errors after UNKNOWN from "
                     r"localhost\[127\.0\.0\.1\]"), "logged 'too many errors'")
 
-with Server({"smtpd_junk_command_limit": "2", "smtpd_hard_error_limit": "2"},
-            name="junk") as srv:
-    r = Raw(srv.port)
-    replies = [r.cmd("NOOP") for _ in range(3)]
-    is_(replies, ["250 2.0.0 Ok"] * 3, "NOOPs answered")
-    like(r.cmd("RSET") + "\n" + r.reply(), r"^250 2\.0\.0 Ok\n421 4\.7\.0 ",
-         "past smtpd_junk_command_limit junk commands are errors")
-    ok(r.closed(), "closed by the junk command limit")
+# smtpd_junk_command_limit: tests/scenarios/dt/errorlimits.dt
 
 with Server({"smtpd_soft_error_limit": "1", "smtpd_error_sleep_time": "2s",
              "smtpd_hard_error_limit": "10"}, name="tarpit") as srv:
