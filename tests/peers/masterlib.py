@@ -121,7 +121,7 @@ class Master:
             [os.path.join(BIN, "doppel-master"), "-c", self.dir, "-f"],
             stdout=log, stderr=log, env=self.env)
         log.close()
-        return wait_for(lambda: self.status() is not None, 10)
+        return wait_for(lambda: self.status() is not None, 30)
 
     def status(self):
         """status --json as a dict, or None"""

@@ -35,6 +35,16 @@ def idle(port, n):
     return socks
 
 
+def greets(port):
+    """does a new connection get 220 (False while nobody answers)"""
+    try:
+        s, greeting = connect(port)
+        s.close()
+        return greeting.startswith("220")
+    except OSError:
+        return False
+
+
 def closed_with(s, timeout):
     """the last line before the server closed, or None if still open"""
     line = readline(s, timeout)
@@ -181,7 +191,8 @@ finally:
 # 4. kill -9 of a worker in the middle of DATA
 m = Master(SMALL, program=SMTPD)
 try:
-    m.start()
+    if not m.start():
+        raise RuntimeError("the master did not start: " + m.log()[-500:])
     spool = os.path.join(m.dir, "spool")
     s, g = connect(m.port)
     for line in ("HELO c.example", "MAIL FROM:<a@b.example>",
@@ -204,8 +215,11 @@ try:
         lambda: os.listdir(os.path.join(spool, "tmp")) == [], 5),
          "the half-written file in tmp/ is removed (%d before)" % len(tmp_before))
     t.is_(os.listdir(os.path.join(spool, "incoming")), [], "nothing in incoming/")
-    ok = wait_for(lambda: connect(m.port)[1].startswith("220"), 10)
+    ok = wait_for(lambda: greets(m.port), 10)
     t.ok(ok, "the service answers again")
+except (OSError, RuntimeError) as e:
+    # say what broke instead of dying with a short plan
+    t.ok(False, "kill -9 during DATA: %r" % e, m.log()[-2000:])
 finally:
     m.cleanup()
 t.finish()
