@@ -19,6 +19,7 @@
 #include "cli/cli_ctl.h"
 #include "cli/cli_test.h"
 #include "cli/cli_map.h"
+#include "cli/cli_queue.h"
 
 struct doppel_command {
     const char *name;
@@ -33,6 +34,7 @@ static const struct doppel_command doppel_commands[] = {
     {"status", cli_ctl_status_main, "services, sessions, stress (--json for scripts)"},
     {"conf", cli_conf_main, "show or check the configuration (like postconf)"},
     {"map", cli_map_main, "build, query or check lookup tables (like postmap)"},
+    {"queue", cli_queue_main, "list, show, delete, hold, release or flush queued mail"},
     {"test", cli_test_main, "run SMTP test scripts as any client (XCLIENT)"},
     {NULL, NULL, NULL},
 };

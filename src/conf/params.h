@@ -127,6 +127,28 @@ struct params {
     long long smtpd_peername_lookup_timeout;       /* per session */
     int     smtpd_peername_lookup;
     long long smtpd_queue_threads;
+
+    /* relay */
+    char   *relay_transport;
+    struct param_list transport_maps;
+    long long relay_threads;
+    long long default_destination_concurrency_limit;
+    long long queue_run_delay;
+    long long minimal_backoff_time;
+    long long maximal_backoff_time;
+    long long maximal_queue_lifetime;
+    long long bounce_queue_lifetime;
+    long long smtp_connect_timeout;
+    long long smtp_helo_timeout;
+    long long smtp_mail_timeout;
+    long long smtp_rcpt_timeout;
+    long long smtp_data_init_timeout;
+    long long smtp_data_xfer_timeout;
+    long long smtp_data_done_timeout;
+    long long smtp_quit_timeout;
+    char   *smtp_helo_name;
+    char   *smtp_tls_security_level;
+    int     smtp_send_xforward_command;
 };
 
 extern const struct param_def param_table[];

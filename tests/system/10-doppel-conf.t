@@ -20,7 +20,7 @@ conf() {
 # the example configuration that make run uses
 conf "$DOPPEL_SRC/conf" check
 is "$status" 0 "example configuration passes check"
-like "$out" "OK: 2 service\(s\)" "check summarises the services"
+like "$out" "OK: 3 service\(s\)" "check summarises the services"
 
 conf "$DOPPEL_SRC/conf" --diff smtpd_timeout
 like "$out" "^parameter +normal +stress" "--diff has a header row"

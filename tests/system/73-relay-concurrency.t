@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+# 73-relay-concurrency.t - one slow destination does not stop the others:
+# with default_destination_concurrency_limit = 1 a next hop that holds its
+# replies gets one session at a time, while mail for a Maildir goes on.
+# Then "doppel reload": the new relay waits for the old one's lock and
+# takes over. Every wait is bounded.
+import os, pwd, re, signal, socket, sys, threading, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
+import masterlib
+from masterlib import Tap, Master, wait_for
+
+t = Tap(9)
+
+
+class SlowHop:
+    """holds the reply to the final dot while self.hold"""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.hold = True
+        self.open = 0
+        self.max_open = 0
+        self.delivered = []
+        self.lock = threading.Lock()
+        self.stop = False
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        with self.lock:
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+        c.settimeout(30)
+        f = c.makefile("rb")
+        data = None
+        try:
+            c.sendall(b"220 slow\r\n")
+            while True:
+                line = f.readline(2000)
+                if not line:
+                    return
+                if data is not None:
+                    if line == b".\r\n":
+                        end = time.monotonic() + 20
+                        while self.hold and not self.stop and time.monotonic() < end:
+                            time.sleep(0.05)
+                        self.delivered.append(b"".join(data))
+                        c.sendall(b"250 2.0.0 Ok\r\n")
+                        data = None
+                    else:
+                        data.append(line)
+                    continue
+                cmd = line[:4].upper()
+                if cmd == b"EHLO":
+                    c.sendall(b"250-slow\r\n250 PIPELINING\r\n")
+                elif cmd == b"DATA":
+                    c.sendall(b"354 go\r\n")
+                    data = []
+                elif cmd == b"QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    c.sendall(b"250 Ok\r\n")
+        except OSError:
+            return
+        finally:
+            with self.lock:
+                self.open -= 1
+            c.close()
+
+
+def send_once(port, rcpt, body):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    f = s.makefile("rb")
+
+    def reply():
+        out = ""
+        while True:
+            l = f.readline(2000).decode("latin-1")
+            out += l
+            if len(l) < 4 or l[3] != "-":
+                return out
+    reply()
+    for cmd in ("EHLO c.example", "MAIL FROM:<alice@example.org>", "RCPT TO:<%s>" % rcpt, "DATA"):
+        s.sendall(cmd.encode() + b"\r\n")
+        reply()
+    s.sendall(body + b".\r\n")
+    r = reply()
+    s.sendall(b"QUIT\r\n")
+    s.close()
+    m = re.search(r"queued as (\w+)", r)
+    return m.group(1) if m else None
+
+
+def send(*args):
+    """send_once, but a failure is a None (a failed test point), not a crash"""
+    try:
+        return send_once(*args)
+    except OSError as e:
+        print("# send failed: %r" % (e,), flush=True)
+        return None
+
+
+hop = SlowHop()
+m = Master(program=os.path.join(masterlib.BIN, "doppel-smtpd"))
+nobody = pwd.getpwnam("nobody")
+mail = os.path.join(m.dir, "mail")
+os.mkdir(mail)
+os.chown(mail, nobody.pw_uid, nobody.pw_gid)
+m.write_conf(
+    "smtpd_peername_lookup = no\n"
+    "mydestination = mx.example.test\n"
+    "relay_domains = slow.example\n"
+    "relay_transport = maildir:%s\n"
+    "transport_maps = inline:{ slow.example=smtp:[127.0.0.1]:%d }\n"
+    "queue_run_delay = 200ms\n"
+    "relay_threads = 4\n"
+    "default_destination_concurrency_limit = 1\n"
+    "master_shutdown_timeout = 20s\n" % (mail, hop.port),
+    "127.0.0.1:%d inet 1 smtpd\n%s/run/relay.sock unix 1 relay\n" % (m.port, m.dir))
+
+
+def inbox(user):
+    d = os.path.join(mail, user, "new")
+    return os.listdir(d) if os.path.isdir(d) else []
+
+
+try:
+    t.ok(m.start(), "the master starts", m.log())
+    a = send(m.port, "one@slow.example", b"Subject: 1\r\n\r\none\r\n")
+    b = send(m.port, "two@slow.example", b"Subject: 2\r\n\r\ntwo\r\n")
+    t.ok(wait_for(lambda: hop.open == 1, 10), "the slow hop holds one delivery", m.log())
+    c = send(m.port, "bob@mx.example.test", b"Subject: 3\r\n\r\nthree\r\n")
+    t.ok(wait_for(lambda: len(inbox("bob@mx.example.test")) == 1, 10),
+         "meanwhile mail for another destination is delivered", m.log())
+    time.sleep(0.5)
+    t.is_(hop.max_open, 1, "default_destination_concurrency_limit = 1: never two sessions to the hop")
+    hop.hold = False
+    t.ok(wait_for(lambda: len(hop.delivered) == 2, 15), "released: both slow messages delivered", m.log())
+    t.is_(hop.max_open, 1, "still one at a time")
+
+    # reload: the new relay takes over once the old one has let go
+    hop.hold = True
+    d = send(m.port, "three@slow.example", b"Subject: 4\r\n\r\nfour\r\n")
+    wait_for(lambda: hop.open == 1, 10)
+    code, out, err = m.doppel("reload")
+    t.ok(code == 0 and wait_for(lambda: "relay: waiting for the previous relay to finish" in m.log(), 10),
+         "reload: the new relay waits for the old one's lock", out + err + m.log())
+    hop.hold = False
+    t.ok(wait_for(lambda: m.log().count("relay: started") == 2, 15)
+         and len(hop.delivered) == 3, "the old relay finished its delivery, the new one started", m.log())
+    e = send(m.port, "bob@mx.example.test", b"Subject: 5\r\n\r\nfive\r\n")
+    t.ok(wait_for(lambda: len(inbox("bob@mx.example.test")) == 2, 10), "the new relay delivers", m.log())
+finally:
+    hop.stop = True
+    m.cleanup()
+t.finish()
