@@ -8,6 +8,7 @@ bounded.
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -204,3 +205,36 @@ def command(s, line, timeout=3.0):
     except OSError:
         return ""
     return readline(s, timeout)
+
+
+def submit(port, sender, rcpts, body, helo="client.example"):
+    """one message over SMTP (rcpts: an address or a list); the queue ID
+    from the 250 reply, or None, with the reason as a TAP comment, when
+    the server did not queue it"""
+    if isinstance(rcpts, str):
+        rcpts = [rcpts]
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        f = s.makefile("rb")
+
+        def reply():
+            out = ""
+            while True:
+                line = f.readline(2000).decode("latin-1")
+                out += line
+                if len(line) < 4 or line[3] != "-":
+                    return out
+        reply()
+        for cmd in (["EHLO " + helo, "MAIL FROM:<%s>" % sender]
+                    + ["RCPT TO:<%s>" % r for r in rcpts] + ["DATA"]):
+            s.sendall(cmd.encode() + b"\r\n")
+            reply()
+        s.sendall(body + b".\r\n")
+        last = reply()
+        s.sendall(b"QUIT\r\n")
+        s.close()
+    except OSError as e:
+        print("# send failed: %r" % (e,), flush=True)
+        return None
+    m = re.search(r"queued as (\w+)", last)
+    return m.group(1) if m else None
