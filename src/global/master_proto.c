@@ -11,6 +11,7 @@
 
 #include "util/dstr.h"
 #include "util/str.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 #include "global/master_proto.h"
 
@@ -343,4 +344,46 @@ out:
     dstr_free(out);
     dstr_free(in);
     return ret;
+}
+
+/* master_proto_worker_init - not under a master until --master says so */
+void
+master_proto_worker_init(struct master_proto_worker *w)
+{
+    w->under_master = 0;
+    w->service = -1;
+    w->worker = -1;
+}
+
+/*
+ * master_proto_worker_option - one getopt_long() result: 1 if it was a
+ * worker-contract option, 0 if not ours, -1 for a bad index.
+ */
+int
+master_proto_worker_option(struct master_proto_worker *w, int opt,
+                           const char *arg)
+{
+    long long *index;
+
+    switch (opt) {
+    case 'M':
+        w->under_master = 1;
+        return 1;
+    case 'V':
+        index = &w->service;
+        break;
+    case 'W':
+        index = &w->worker;
+        break;
+    default:
+        return 0;
+    }
+    return units_parse_int(arg, index) < 0 || *index < 0 ? -1 : 1;
+}
+
+/* master_proto_worker_complete - standalone, or --master with both indexes */
+int
+master_proto_worker_complete(const struct master_proto_worker *w)
+{
+    return !w->under_master || (w->service >= 0 && w->worker >= 0);
 }

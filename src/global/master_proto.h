@@ -88,6 +88,9 @@
  *     - ignores SIGHUP (the master replaces workers on reload);
  *     - dies with the master: the master sets PR_SET_PDEATHSIG=SIGTERM
  *       before exec, so a worker whose master is gone drains and exits.
+ *     A worker parses these arguments with master_proto_worker_option()
+ *     (its getopt_long() table includes MASTER_PROTO_WORKER_OPTIONS) and
+ *     checks them with master_proto_worker_complete().
  *     Exit status 0 after SIGTERM/SIGQUIT is not a crash; any other
  *     exit, or a signal, is, and the worker is restarted with back-off.
  * RULES
@@ -192,6 +195,24 @@ enum master_proto_result master_proto_decode(const void *buf, size_t len,
                                              struct master_proto_msg *msg,
                                              struct dstr *why);
 const char *master_proto_type_name(unsigned type);
+
+/* The worker side of the contract: its command-line arguments. */
+struct master_proto_worker {
+    int     under_master;              /* --master */
+    long long service;                 /* --service INDEX, or -1 */
+    long long worker;                  /* --worker WSLOT, or -1 */
+};
+
+/* rows for a getopt_long() table (include <getopt.h>) */
+#define MASTER_PROTO_WORKER_OPTIONS \
+    {"master", no_argument, NULL, 'M'}, \
+    {"service", required_argument, NULL, 'V'}, \
+    {"worker", required_argument, NULL, 'W'}
+
+void    master_proto_worker_init(struct master_proto_worker *w);
+int     master_proto_worker_option(struct master_proto_worker *w, int opt,
+                                   const char *arg);
+int     master_proto_worker_complete(const struct master_proto_worker *w);
 int     master_proto_status_encode(struct dstr *out,
                                    const struct master_proto_status_head *head,
                                    const struct master_proto_service *svcs);

@@ -50,7 +50,6 @@
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/str.h"
-#include "util/units.h"
 #include "util/xalloc.h"
 #include "conf/conf.h"
 #include "conf/services.h"
@@ -413,14 +412,12 @@ main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"foreground", no_argument, NULL, 'f'},
-        {"master", no_argument, NULL, 'M'},
-        {"service", required_argument, NULL, 'V'},
-        {"worker", required_argument, NULL, 'W'},
+        MASTER_PROTO_WORKER_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     const char *dir = CONF_DEFAULT_DIR;
-    long long master_service = -1, master_worker = -1;
-    int     under_master = 0, foreground = 0, c, lock_fd, listen_fd = -1;
+    struct master_proto_worker wk;
+    int     foreground = 0, c, lock_fd, listen_fd = -1;
     size_t  service = CONF_NO_SERVICE, i;
     struct conf *conf = NULL;
     struct dstr *errors;
@@ -432,6 +429,7 @@ main(int argc, char **argv)
     struct timespec ts;
     int     nfd, moved;
 
+    master_proto_worker_init(&wk);
     while ((c = getopt_long(argc, argv, "c:f", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -440,34 +438,21 @@ main(int argc, char **argv)
         case 'f':
             foreground = 1;
             break;
-        case 'M':
-            under_master = 1;
-            break;
-        case 'V':
-            if (units_parse_int(optarg, &master_service) < 0
-                || master_service < 0)
-                relay_usage();
-            break;
-        case 'W':
-            if (units_parse_int(optarg, &master_worker) < 0
-                || master_worker < 0)
-                relay_usage();
-            break;
         default:
-            relay_usage();
+            if (master_proto_worker_option(&wk, c, optarg) <= 0)
+                relay_usage();
         }
     }
-    if (optind != argc || (under_master && (master_service < 0
-                                            || master_worker < 0)))
+    if (optind != argc || !master_proto_worker_complete(&wk))
         relay_usage();
-    log_open(RELAY_PROGNAME, foreground || !under_master ? LOG_SINK_STDERR
+    log_open(RELAY_PROGNAME, foreground || !wk.under_master ? LOG_SINK_STDERR
              : LOG_SINK_SYSLOG);
 
     errors = dstr_new(1024, 64 * 1024);
     if (conf_load(dir, &conf, errors) < 0)
-        relay_refuse(under_master, errors->data);
-    if (under_master) {
-        service = (size_t) master_service;
+        relay_refuse(wk.under_master, errors->data);
+    if (wk.under_master) {
+        service = (size_t) wk.service;
         if (conf->services == NULL || service >= conf->services->count
             || strcmp(conf->services->items[service].program, "relay") != 0)
             relay_refuse(1, "service index does not name a relay service");
@@ -480,15 +465,15 @@ main(int argc, char **argv)
     st.p = conf_params(conf, service, NULL, 0);
     st.qdir = st.p->queue_directory;
     if (relay_check_params(st.p, &st.maps, errors) < 0)
-        relay_refuse(under_master, errors->data);
+        relay_refuse(wk.under_master, errors->data);
     if (relay_smtp_init(errors) < 0)
         log_fatal("tls: %s", errors->data);
-    if (!under_master && queue_dirs_create(st.qdir, errors) < 0)
+    if (!wk.under_master && queue_dirs_create(st.qdir, errors) < 0)
         log_fatal("queue %s: %s", st.qdir, errors->data);
     if (queue_dirs_check(st.qdir, errors) < 0)
-        relay_refuse(under_master, errors->data);
-    if ((lock_fd = relay_wait_lock(st.p, under_master, errors)) < 0)
-        relay_refuse(under_master, errors->data);
+        relay_refuse(wk.under_master, errors->data);
+    if ((lock_fd = relay_wait_lock(st.p, wk.under_master, errors)) < 0)
+        relay_refuse(wk.under_master, errors->data);
     dstr_truncate(errors, 0);
     if ((moved = relay_queue_recover(st.qdir, errors)) < 0)
         log_fatal("queue %s: recover active: %s", st.qdir, errors->data);

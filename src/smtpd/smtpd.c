@@ -42,7 +42,6 @@
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/str.h"
-#include "util/units.h"
 #include "util/xalloc.h"
 #include "conf/conf.h"
 #include "conf/services.h"
@@ -270,13 +269,10 @@ main(int argc, char **argv)
         {"stress", no_argument, NULL, 'S'},
         {"normal", no_argument, NULL, 'N'},
         {"foreground", no_argument, NULL, 'f'},
-        {"master", no_argument, NULL, 'M'},
-        {"service", required_argument, NULL, 'V'},
-        {"worker", required_argument, NULL, 'W'},
+        MASTER_PROTO_WORKER_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    int     under_master = 0;
-    long long master_service = -1, master_worker = -1;
+    struct master_proto_worker wk;
     const char *dir = CONF_DEFAULT_DIR, *listen_arg = NULL;
     enum smtpd_stress cli_stress = SMTPD_STRESS_AUTO;
     int     foreground = 0, c, fd, nlisten = 0;
@@ -288,6 +284,7 @@ main(int argc, char **argv)
     char    host[SMTPD_HOST_MAX], port[32];
     size_t  service, i;
 
+    master_proto_worker_init(&wk);
     while ((c = getopt_long(argc, argv, "c:l:f", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -305,40 +302,27 @@ main(int argc, char **argv)
         case 'f':
             foreground = 1;
             break;
-        case 'M':
-            under_master = 1;
-            break;
-        case 'V':
-            if (units_parse_int(optarg, &master_service) < 0
-                || master_service < 0)
-                smtpd_usage();
-            break;
-        case 'W':
-            if (units_parse_int(optarg, &master_worker) < 0
-                || master_worker < 0)
-                smtpd_usage();
-            break;
         default:
-            smtpd_usage();
+            if (master_proto_worker_option(&wk, c, optarg) <= 0)
+                smtpd_usage();
         }
     }
-    if (optind != argc || (under_master && (master_service < 0
-                                            || master_worker < 0
-                                            || listen_arg != NULL)))
+    if (optind != argc || !master_proto_worker_complete(&wk)
+        || (wk.under_master && listen_arg != NULL))
         smtpd_usage();
     log_open(SMTPD_PROGNAME, foreground ? LOG_SINK_STDERR : LOG_SINK_SYSLOG);
     (void) signal(SIGPIPE, SIG_IGN);
 
     errors = dstr_new(256, 64 * 1024);
     if (conf_load(dir, &conf, errors) < 0)
-        smtpd_config_refused(under_master, errors);
+        smtpd_config_refused(wk.under_master, errors);
     dstr_reset(errors);
     if (queue_dirs_create(conf_params(conf, CONF_NO_SERVICE,
                                       PERSONALITY_DEFAULT_CLASS,
                                       0)->queue_directory, errors) < 0)
         log_fatal("queue_directory: %s", errors->data);
     if (smtpd_compile_restrictions(conf, errors) < 0)
-        smtpd_config_refused(under_master, errors);
+        smtpd_config_refused(wk.under_master, errors);
     errors = dstr_free(errors);
 
     if (evthread_use_pthreads() < 0)
@@ -347,15 +331,15 @@ main(int argc, char **argv)
         log_fatal("libevent: cannot make an event base");
     smtpd_srv = smtpd_server_new(base, conf);
 
-    if (under_master) {
-        service = (size_t) master_service;
+    if (wk.under_master) {
+        service = (size_t) wk.service;
         if (smtpd_server_listen(smtpd_srv, MASTER_PROTO_LISTEN_FD, service,
                                 service < conf->services->count
                                 ? smtpd_stress_of(conf, service, cli_stress)
                                 : SMTPD_STRESS_AUTO) < 0)
             log_fatal("listen on fd %d: %m", MASTER_PROTO_LISTEN_FD);
         errors = dstr_new(256, 4096);
-        if (smtpd_master_attach(smtpd_srv, service, (size_t) master_worker,
+        if (smtpd_master_attach(smtpd_srv, service, (size_t) wk.worker,
                                 errors) < 0)
             smtpd_config_refused(1, errors);
         errors = dstr_free(errors);
@@ -389,9 +373,9 @@ main(int argc, char **argv)
                   " smtpd service in %s/%s", dir, CONF_SERVICES_FILE);
 
     sigterm = evsignal_new(base, SIGTERM, smtpd_signal, base);
-    sigint = evsignal_new(base, under_master ? SIGQUIT : SIGINT,
+    sigint = evsignal_new(base, wk.under_master ? SIGQUIT : SIGINT,
                           smtpd_signal, base);
-    if (under_master)
+    if (wk.under_master)
         (void) signal(SIGHUP, SIG_IGN);
     tick = event_new(base, -1, EV_PERSIST, smtpd_loop_done, base);
     if (sigterm == NULL || sigint == NULL || tick == NULL)

@@ -310,9 +310,7 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"master", no_argument, NULL, 'm'},
-        {"service", required_argument, NULL, 's'},
-        {"worker", required_argument, NULL, 'w'},
+        MASTER_PROTO_WORKER_OPTIONS,
         {"foreground", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
@@ -321,27 +319,26 @@ main(int argc, char **argv)
     struct event *poll_ev, *term_ev, *quit_ev, *hup_ev;
     const char *dir = NULL;
     int     ch, foreground = 0;
+    struct master_proto_worker wk;
 
+    master_proto_worker_init(&wk);
     while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             dir = optarg;
             break;
-        case 's':
-            fake_index = strtoul(optarg, NULL, 10);
-            break;
-        case 'w':
-            fake_wslot = strtoul(optarg, NULL, 10);
-            break;
         case 'f':
             foreground = 1;
             break;
-        case 'm':
-            break;
         default:
-            return 2;
+            if (master_proto_worker_option(&wk, ch, optarg) <= 0)
+                return 2;
         }
     }
+    if (!wk.under_master || !master_proto_worker_complete(&wk))
+        return 2;
+    fake_index = (size_t) wk.service;
+    fake_wslot = (size_t) wk.worker;
     log_open("doppel/fake-smtpd", foreground ? LOG_SINK_STDERR
              : LOG_SINK_SYSLOG);
     if (dir == NULL || conf_load(dir, &fake_conf, why) < 0) {
