@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "util/dstr.h"
 #include "util/log.h"
@@ -9,6 +10,26 @@
 #include "cli/cli.h"
 
 static const char *cli_dir;
+
+/* cli_options - "-c DIR" and "-h", then the first operand */
+int
+cli_options(int argc, char **argv, cli_usage_fn *usage)
+{
+    int     ch;
+
+    while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+        switch (ch) {
+        case 'c':
+            cli_set_config_dir(optarg);
+            break;
+        case 'h':
+            return usage(stdout, CLI_EXIT_OK);
+        default:
+            return usage(stderr, CLI_EXIT_USAGE);
+        }
+    }
+    return CLI_CONTINUE;
+}
 
 /* cli_set_config_dir - -c DIR */
 void

@@ -141,17 +141,8 @@ cli_map_main(int argc, char **argv)
 {
     int     ch;
 
-    while ((ch = getopt(argc, argv, "+c:h")) != -1) {
-        switch (ch) {
-        case 'c':
-            cli_set_config_dir(optarg);
-            break;
-        case 'h':
-            return cli_map_usage(stdout, CLI_EXIT_OK);
-        default:
-            return cli_map_usage(stderr, CLI_EXIT_USAGE);
-        }
-    }
+    if ((ch = cli_options(argc, argv, cli_map_usage)) != CLI_CONTINUE)
+        return ch;
     argc -= optind;
     argv += optind;
     if (argc < 2)

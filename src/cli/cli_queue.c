@@ -488,17 +488,8 @@ cli_queue_main(int argc, char **argv)
     const char *qdir;
     int     ch, rc;
 
-    while ((ch = getopt(argc, argv, "+c:h")) != -1) {
-        switch (ch) {
-        case 'c':
-            cli_set_config_dir(optarg);
-            break;
-        case 'h':
-            return cq_usage(stdout, CLI_EXIT_OK);
-        default:
-            return cq_usage(stderr, CLI_EXIT_USAGE);
-        }
-    }
+    if ((ch = cli_options(argc, argv, cq_usage)) != CLI_CONTINUE)
+        return ch;
     argc -= optind;
     argv += optind;
     if ((conf = cli_load_conf()) == NULL)

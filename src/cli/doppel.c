@@ -59,17 +59,8 @@ main(int argc, char **argv)
     int     ch;
 
     log_open("doppel", LOG_SINK_TERMINAL);
-    while ((ch = getopt(argc, argv, "+c:h")) != -1) {
-        switch (ch) {
-        case 'c':
-            cli_set_config_dir(optarg);
-            break;
-        case 'h':
-            return doppel_usage(stdout, CLI_EXIT_OK);
-        default:
-            return doppel_usage(stderr, CLI_EXIT_USAGE);
-        }
-    }
+    if ((ch = cli_options(argc, argv, doppel_usage)) != CLI_CONTINUE)
+        return ch;
     if (optind >= argc)
         return doppel_usage(stderr, CLI_EXIT_USAGE);
     for (c = doppel_commands; c->name != NULL; c++) {
