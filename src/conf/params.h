@@ -128,6 +128,51 @@ struct params {
     int     smtpd_peername_lookup;
     long long smtpd_queue_threads;
 
+    long long smtpd_client_connection_count_limit;     /* per session */
+    long long smtpd_client_connection_rate_limit;      /* per session */
+    long long smtpd_client_message_rate_limit;         /* per session */
+    long long smtpd_client_recipient_rate_limit;       /* per session */
+    char   *smtpd_early_talker_action;                 /* per session */
+    struct param_list smtpd_milters;                   /* per session */
+    struct param_list smtpd_restriction_classes;
+    struct param_list local_recipient_maps;
+    struct param_list relay_recipient_maps;
+    long long anvil_rate_time_unit;
+    struct param_list smtpd_client_event_limit_exceptions;
+    long long smtpd_policy_service_timeout;
+    long long smtpd_policy_service_max_idle;
+    long long smtpd_policy_service_max_ttl;
+    long long smtpd_policy_service_reuse_count_limit;
+    long long smtpd_policy_service_try_limit;
+    long long smtpd_policy_service_retry_delay;
+    char   *smtpd_policy_service_default_action;
+    char   *smtpd_policy_service_policy_context;
+    long long milter_protocol;
+    char   *milter_default_action;
+    long long milter_connect_timeout;
+    long long milter_command_timeout;
+    long long milter_content_timeout;
+    char   *milter_connect_macros;
+    char   *milter_helo_macros;
+    char   *milter_mail_macros;
+    char   *milter_rcpt_macros;
+    char   *milter_data_macros;
+    char   *milter_end_of_header_macros;
+    char   *milter_end_of_data_macros;
+    char   *milter_unknown_command_macros;
+    char   *milter_macro_daemon_name;
+    char   *milter_macro_v;
+    char   *client_history_backend;
+    long long client_history_ttl;
+    long long client_history_max_entries;
+    long long client_history_ipv6_prefix;
+    long long client_known_min_messages;
+    long long client_known_min_age;
+    long long client_suspect_events;
+    long long client_suspect_window;
+    char   *smtpd_upstream_proxy_protocol;
+    long long smtpd_upstream_proxy_timeout;
+
     /* relay */
     char   *relay_transport;
     struct param_list transport_maps;
