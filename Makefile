@@ -10,6 +10,7 @@
 #   make SANITIZE=1      the same with AddressSanitizer + UBSan
 #   make check           bootstrap if needed, sanitizer build, all tests
 #   make fuzz            libFuzzer targets, each for FUZZ_SECONDS
+#   make check-valgrind  the scenario suite with the servers under valgrind
 #   make bench           benchmarks (not part of check)
 #   make run             the master in the foreground on conf/
 #   make install PREFIX=/usr/local DESTDIR=...
@@ -86,7 +87,7 @@ TEST_PEERS  := $(patsubst tests/peers/%.c,$(BUILD)/peers/%,$(wildcard tests/peer
 ALL_OBJS    := $(call objs_of,$(foreach d,$(LIB_DIRS) $(PROG_DIRS),$(call srcs_of,$(d))))
 
 .PHONY: all tests check check-unit check-fuzz fuzz bench run install clean \
-        bootstrap format tidy
+        bootstrap format tidy check-valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -134,6 +135,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPER_OBJS) $(PLIB_FILES) $(LIB_FILES)
 	    $(CMOCKA_LIBS) $(LDLIBS)
 
 # Test peers (a milter, a load generator) are small programs of their own.
+PEER_LIBS_test_milter := -lmilter -lpthread
 $(BUILD)/peers/%: tests/peers/%.c $(LIB_FILES)
 	@mkdir -p $(dir $@)
 	$(call say,PEER,$@)
@@ -204,6 +206,24 @@ check: bootstrap
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    prove -j2 --exec '' $(TEST_PROVE_FLAGS) $(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRCS)) \
 	    $(sort $(wildcard tests/system/*.t tests/scenarios/*.t))
+
+# make check-valgrind: the scenario suite with every doppel server (and,
+# through --trace-children, every worker a master starts) under valgrind
+# memcheck, in a build without sanitizers. A definite leak or an invalid
+# access makes a server exit 99, which its test reports. Slow: the
+# harnesses multiply their time limits by DOPPEL_TIME_SCALE.
+VALGRIND_BUILD := build/valgrind
+VALGRIND    := valgrind --quiet --trace-children=yes \
+               --trace-children-skip='*/sh,*/bash,*/prlimit,*/python3*' \
+               --leak-check=full --errors-for-leak-kinds=definite \
+               --show-leak-kinds=definite --error-exitcode=99 --num-callers=30
+VALGRIND_SCALE ?= 8
+check-valgrind: bootstrap
+	$(MAKE) BUILD=$(VALGRIND_BUILD) SANITIZE=0 CFLAGS='-g -O1' all \
+	    $(patsubst tests/peers/%.c,$(VALGRIND_BUILD)/peers/%,$(wildcard tests/peers/*.c))
+	DOPPEL_BUILD=$(CURDIR)/$(VALGRIND_BUILD) DOPPEL_WRAPPER="$(VALGRIND)" \
+	    DOPPEL_TIME_SCALE=$(VALGRIND_SCALE) \
+	    prove -j2 --exec '' $(TEST_PROVE_FLAGS) $(sort $(wildcard tests/scenarios/*.t))
 
 run: bootstrap all
 	tools/run-example

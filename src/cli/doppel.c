@@ -20,6 +20,7 @@
 #include "cli/cli_test.h"
 #include "cli/cli_map.h"
 #include "cli/cli_queue.h"
+#include "cli/cli_client.h"
 
 struct doppel_command {
     const char *name;
@@ -35,6 +36,7 @@ static const struct doppel_command doppel_commands[] = {
     {"conf", cli_conf_main, "show or check the configuration (like postconf)"},
     {"map", cli_map_main, "build, query or check lookup tables (like postmap)"},
     {"queue", cli_queue_main, "list, show, delete, hold, release or flush queued mail"},
+    {"client", cli_client_main, "show, list or forget the history of SMTP clients"},
     {"test", cli_test_main, "run SMTP test scripts as any client (XCLIENT)"},
     {NULL, NULL, NULL},
 };

@@ -11,7 +11,8 @@
  *     (conf->base) and one per service, which adds that service's -o
  *     overrides. Unknown parameter names are warned about with the
  *     nearest known name (log_warn), unless a value refers to them as
- *     $name (user macros, as Postfix allows).
+ *     $name (user macros, as Postfix allows) or smtpd_restriction_classes
+ *     names them (their lists are in params.restriction_class_lists).
  *
  *     conf_params() is the pointer lookup a session makes: service index
  *     (or CONF_NO_SERVICE), class name, stress.

@@ -173,6 +173,24 @@ struct params {
     char   *smtpd_upstream_proxy_protocol;
     long long smtpd_upstream_proxy_timeout;
 
+    /* restrictions: reply codes, unlisted recipients, client DNS */
+    long long relay_domains_reject_code;
+    long long access_map_reject_code;
+    long long access_map_defer_code;
+    long long reject_code;
+    long long defer_code;
+    long long unknown_client_reject_code;
+    long long invalid_hostname_reject_code;
+    long long non_fqdn_reject_code;
+    long long unknown_local_recipient_reject_code;
+    long long unknown_relay_recipient_reject_code;
+    int     smtpd_reject_unlisted_recipient;
+    char   *smtpd_dns_resolv_conf;
+    char   *smtpd_dns_hosts_file;
+    /* not a parameter: the expanded list of each smtpd_restriction_classes
+     * name, in its order; filled and freed by conf/personality.c */
+    struct param_list *restriction_class_lists;
+
     /* relay */
     char   *relay_transport;
     struct param_list transport_maps;

@@ -33,6 +33,7 @@
 #define PERSONALITY_NAME_MAX 256
 #define PERSONALITY_CANDIDATES_MAX 9    /* 4 names x 2 tables + built-in */
 #define PERSONALITY_CLASS_MAX 32
+#define PERSONALITY_RCLASSES_MAX 100    /* smtpd_restriction_classes names */
 
 struct personality_frame {
     const char *name;
@@ -330,6 +331,95 @@ personality_compile_one(struct personality_resolver *r,
     return ret;
 }
 
+/* personality_class_error - an error about smtpd_restriction_classes itself */
+static void
+personality_class_error(struct personality_resolver *r, const char *main_file,
+                        size_t idx, const char *why, struct dstr *errors)
+{
+    const struct personality *p = r->pers;
+
+    r->source = p->source[idx];
+    r->origin = p->origin[idx];
+    personality_error(errors, r, main_file, param_table[idx].name, why);
+}
+
+/*
+ * personality_restriction_classes - the list each name in
+ * smtpd_restriction_classes stands for. The names are the user's, not
+ * parameters, so the walk over the table does not see them: each is
+ * resolved here like a parameter without doppelgangers, and expanded
+ * in this personality, so "$smtpd_X" inside a class reads this
+ * personality's X. A name that is a parameter, is listed twice, or has
+ * no definition is an error: a class that silently meant nothing would
+ * permit or reject the wrong mail.
+ */
+static int
+personality_restriction_classes(struct personality_resolver *r,
+                                const char *main_file, struct dstr *errors)
+{
+    struct personality *p = r->pers;
+    const struct param_list *names = &p->params.smtpd_restriction_classes;
+    size_t  idx = (size_t) (param_find("smtpd_restriction_classes")
+                            - param_table);
+    struct dstr *value = dstr_new(256, EXPAND_RESULT_MAX);
+    struct dstr *why = dstr_new(128, 8192);
+    const char *name;
+    size_t  i, j;
+    int     ret = 0;
+
+    p->params.restriction_class_lists = xcalloc(names->count + 1,
+                                                sizeof(struct param_list));
+    if (names->count > PERSONALITY_RCLASSES_MAX) {
+        (void) dstr_appendf(why, "%zu classes; at most %d are allowed",
+                            names->count, PERSONALITY_RCLASSES_MAX);
+        personality_class_error(r, main_file, idx, why->data, errors);
+        ret = -1;
+        goto done;
+    }
+    for (i = 0; i < names->count; i++) {
+        name = names->items[i];
+        dstr_reset(why);
+        dstr_reset(value);
+        for (j = 0; j < i && strcmp(names->items[j], name) != 0; j++)
+             /* void */ ;
+        if (!cfparse_valid_name(name, strlen(name)))
+            (void) dstr_appendf(why, "\"%s\" is not a valid class name (use"
+                                " letters, digits and _)", name);
+        else if (param_find(name) != NULL || strcmp(name, "stress") == 0)
+            (void) dstr_appendf(why, "%s is a parameter; a restriction class"
+                                " needs a name of its own", name);
+        else if (j < i)
+            (void) dstr_appendf(why, "%s is listed twice", name);
+        if (why->len > 0) {
+            personality_class_error(r, main_file, idx, why->data, errors);
+            ret = -1;
+            continue;
+        }
+        r->source = NULL;
+        r->origin = NULL;
+        r->raw = NULL;
+        if (personality_resolve(r, name, value, why) < 0) {
+            personality_error(errors, r, main_file, name, why->data);
+            ret = -1;
+        } else if (r->raw == NULL) {
+            (void) dstr_appendf(why, "restriction class %s has no definition"
+                                " (add a line \"%s = restrictions\")", name,
+                                name);
+            personality_class_error(r, main_file, idx, why->data, errors);
+            ret = -1;
+        } else if (param_list_split(value->data,
+                                    &p->params.restriction_class_lists[i],
+                                    why) < 0) {
+            personality_error(errors, r, main_file, name, why->data);
+            ret = -1;
+        }
+    }
+done:
+    dstr_free(value);
+    dstr_free(why);
+    return ret;
+}
+
 /* personality_compile - all (class, stress) pairs; see personality.h */
 int
 personality_compile(const struct cf_table *main,
@@ -365,6 +455,8 @@ personality_compile(const struct cf_table *main,
             r.pers = p;
             if (personality_compile_one(&r, main_file, errors) < 0)
                 ret = -1;
+            if (personality_restriction_classes(&r, main_file, errors) < 0)
+                ret = -1;
         }
     }
     if (ret < 0) {
@@ -387,6 +479,10 @@ personality_free(struct personality_set *set)
     for (i = 0; i < set->nclasses * 2; i++) {
         struct personality *p = &set->items[i];
 
+        if (p->params.restriction_class_lists != NULL)
+            for (k = 0; k < p->params.smtpd_restriction_classes.count; k++)
+                param_list_free(&p->params.restriction_class_lists[k]);
+        free(p->params.restriction_class_lists);
         param_free_values(&p->params);
         if (p->values != NULL)
             for (k = 0; k < n; k++)

@@ -24,13 +24,24 @@
  *
  *     The pseudo-parameter "stress" is "yes" in stress personalities
  *     and empty otherwise; "client_class" is the class name.
+ *
+ *     Restriction classes: each name in smtpd_restriction_classes is a
+ *     user-defined name ("restrictive = reject_unauth_destination, ...")
+ *     that is not in the parameter table. It is resolved as NAME (no
+ *     stress_ or class variants: name another class in the stress list
+ *     instead), expanded in the personality like any value, and split
+ *     into params.restriction_class_lists[i], parallel to
+ *     params.smtpd_restriction_classes.items[i]. Resolving a name marks
+ *     it used, so conf_load() does not warn about it as unknown.
  * RULES
  *     personality_compile() does all parsing and checking; afterwards a
  *     set is immutable and choosing a personality is a pointer lookup
  *     (personality_get(), no parsing). Unknown classes get "default".
  * DIAGNOSTICS
  *     "FILE:LINE: name: ..." per bad value appended to *errors, -1.
- *     A value that fails only in one personality names it.
+ *     A value that fails only in one personality names it. A class
+ *     name that is a parameter, is listed twice, or has no definition
+ *     is reported at the smtpd_restriction_classes line.
  */
 #ifndef DOPPEL_CONF_PERSONALITY_H
 #define DOPPEL_CONF_PERSONALITY_H

@@ -57,6 +57,13 @@
  *                   and re-bind it)
  *         4         MASTER_PROTO_SCOREBOARD_FD: the scoreboard memfd;
  *                   scoreboard_attach(4, why)
+ *         5         MASTER_PROTO_ANVIL_FD (smtpd workers only): the
+ *                   per-client limits table, one memfd for the whole
+ *                   host, created once when the master starts and kept
+ *                   across reloads; anvil_attach(5, why). The master
+ *                   calls anvil_worker_gone(WSLOT) when it reaps the
+ *                   worker, so the connections a dead worker still
+ *                   counted are released (global/anvil.h)
  *
  *     Nothing else is open. The worker:
  *     - loads CONFIG_DIR itself and checks that service INDEX there has
@@ -70,12 +77,15 @@
  *       the events with scoreboard_count() (CONNECTIONS per accept,
  *       MESSAGES, REJECTS, TIMEOUTS, FULL per "421 4.3.2" refusal,
  *       EVICTIONS);
+ *     - (smtpd) counts each client's connections, messages and
+ *       recipients in the anvil table, its leases taken with WSLOT, and
+ *       applies the per-client limits (smtpd/smtpd_limits.h);
  *     - reads scoreboard_stress_get() at every accept (the personality
  *       of the new session) and at least every SCOREBOARD_POLL_MS; when
  *       the flag changes and master_stress_tighten_sessions is yes, it
  *       re-arms the timers of its open sessions with the new
  *       personality and moves their count with
- *       scoreboard_session_restress();
+ *       scoreboard_session_move();
  *     - admits a connection when open < smtpd_client_limit (the
  *       reserve rules of DESIGN.md apply); when full and stressed it
  *       evicts its own longest-idle session (421 4.3.2), else answers
@@ -101,7 +111,7 @@
  *     Functions return 0, or -1 with the reason in *why. Decoding
  *     returns MASTER_PROTO_MORE while the message is incomplete.
  * SEE ALSO
- *     global/scoreboard.h, doppel-master(8), doppel(1)
+ *     global/scoreboard.h, global/anvil.h, doppel-master(8), doppel(1)
  */
 #ifndef DOPPEL_GLOBAL_MASTER_PROTO_H
 #define DOPPEL_GLOBAL_MASTER_PROTO_H
@@ -121,6 +131,7 @@
 #define MASTER_PROTO_PIDFILE "master.pid"
 #define MASTER_PROTO_LISTEN_FD 3
 #define MASTER_PROTO_SCOREBOARD_FD 4
+#define MASTER_PROTO_ANVIL_FD 5       /* smtpd workers only */
 #define MASTER_PROTO_EXIT_CONFIG 78     /* EX_CONFIG: do not retry fast */
 #define MASTER_PROTO_NAME_MAX 32
 

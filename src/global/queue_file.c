@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -663,6 +664,94 @@ qf_sync_dir(struct queue_file *qf, const char **what)
     return -1;
 }
 
+/*
+ * Group commit of the directory: when several threads commit at once,
+ * one fsync of incoming/ makes every rename done before it started
+ * durable. A thread whose rename is covered by a sync that another
+ * thread started later waits for that one instead of syncing again;
+ * so with N concurrent commits the directory is synced about twice,
+ * not N times. A failed sync fails exactly the renames it covered.
+ */
+#define QF_DIRSYNC_MAX 8                /* directories shared this way */
+
+struct qf_dirsync {
+    char   *path;
+    unsigned long long seq;            /* renames registered */
+    unsigned long long synced;         /* every rename up to it is synced */
+    int     syncing;                   /* a thread is in fsync() */
+    unsigned long long fail_from, fail_upto;   /* the last failed sync */
+    int     fail_errno;
+    const char *fail_what;
+};
+
+static pthread_mutex_t qf_dirsync_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qf_dirsync_cond = PTHREAD_COND_INITIALIZER;
+static struct qf_dirsync qf_dirsyncs[QF_DIRSYNC_MAX];
+
+/* qf_dirsync_find - the shared record of a directory, or NULL if full */
+static struct qf_dirsync *
+qf_dirsync_find(const char *path)
+{
+    size_t  i;
+
+    for (i = 0; i < QF_DIRSYNC_MAX; i++) {
+        if (qf_dirsyncs[i].path == NULL) {
+            qf_dirsyncs[i].path = xstrdup(path);
+            return &qf_dirsyncs[i];
+        }
+        if (strcmp(qf_dirsyncs[i].path, path) == 0)
+            return &qf_dirsyncs[i];
+    }
+    return NULL;
+}
+
+/* qf_sync_dir_shared - qf_sync_dir(), shared with concurrent commits */
+static int
+qf_sync_dir_shared(struct queue_file *qf, const char **what)
+{
+    struct qf_dirsync *d;
+    unsigned long long mine, target, from;
+    int     rc, err;
+
+    (void) pthread_mutex_lock(&qf_dirsync_lock);
+    if ((d = qf_dirsync_find(qf->final_dir->data)) == NULL) {
+        (void) pthread_mutex_unlock(&qf_dirsync_lock);
+        return qf_sync_dir(qf, what);
+    }
+    mine = ++d->seq;
+    while (d->synced < mine) {
+        if (d->syncing) {
+            (void) pthread_cond_wait(&qf_dirsync_cond, &qf_dirsync_lock);
+            continue;
+        }
+        d->syncing = 1;
+        from = d->synced + 1;
+        target = d->seq;
+        (void) pthread_mutex_unlock(&qf_dirsync_lock);
+        rc = qf_sync_dir(qf, what);
+        err = errno;
+        (void) pthread_mutex_lock(&qf_dirsync_lock);
+        d->syncing = 0;
+        d->synced = target;
+        if (rc < 0) {
+            d->fail_from = from;
+            d->fail_upto = target;
+            d->fail_errno = err;
+            d->fail_what = *what;
+        }
+        (void) pthread_cond_broadcast(&qf_dirsync_cond);
+    }
+    if (mine >= d->fail_from && mine <= d->fail_upto && d->fail_upto > 0) {
+        *what = d->fail_what;
+        err = d->fail_errno;
+        (void) pthread_mutex_unlock(&qf_dirsync_lock);
+        errno = err;
+        return -1;
+    }
+    (void) pthread_mutex_unlock(&qf_dirsync_lock);
+    return 0;
+}
+
 /* queue_file_commit - finish the file and move it into incoming/ */
 int
 queue_file_commit(struct queue_file *qf, const struct queue_file_env *env,
@@ -718,7 +807,7 @@ queue_file_commit(struct queue_file *qf, const struct queue_file_env *env,
      * it twice. (If the delivery agent already took it, it is delivered
      * once more than needed, never lost.)
      */
-    if (qf_sync_dir(qf, &what) < 0) {
+    if (qf_sync_dir_shared(qf, &what) < 0) {
         saved = errno;
         (void) unlink(qf->final_path->data);
         errno = saved;
@@ -752,6 +841,44 @@ queue_file_abort(struct queue_file *qf)
     qf_free(qf);
     errno = saved;
     return NULL;
+}
+
+/* queue_file_flush - write the buffered content now, before the commit */
+int
+queue_file_flush(struct queue_file *qf)
+{
+    if (qf->error != 0) {
+        errno = qf->error;
+        return -1;
+    }
+    return qf_flush(qf);
+}
+
+/* queue_file_hold - let the commit put the file in hold/, not incoming/ */
+int
+queue_file_hold(struct queue_file *qf)
+{
+    struct dstr *dir, *path;
+    const char *slash = strrchr(qf->final_dir->data, '/');
+
+    if (slash == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    dir = dstr_new(128, PATH_MAX - 1);
+    if (dstr_append(dir, qf->final_dir->data,
+                    (size_t) (slash - qf->final_dir->data)) < 0
+        || (path = qf_path(dir->data, QUEUE_DIRS_HOLD, qf->id)) == NULL) {
+        dstr_free(dir);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    (void) dstr_append_str(dir, "/" QUEUE_DIRS_HOLD);
+    dstr_free(qf->final_dir);
+    dstr_free(qf->final_path);
+    qf->final_dir = dir;
+    qf->final_path = path;
+    return 0;
 }
 
 /* queue_file_set_fault - install (or with NULL remove) the test hook */
@@ -1484,5 +1611,157 @@ queue_file_read_close(struct queue_file_reader *r)
     free(r->buf);
     free(r->name);
     free(r);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Uncommitted content                                                 */
+/* ------------------------------------------------------------------ */
+
+struct qf_extent {
+    long long content_off;             /* first content byte in it */
+    off_t   file_off;                  /* where that byte is in the file */
+    size_t  len;
+};
+
+struct queue_file_content {
+    struct queue_file_reader *r;       /* its descriptor and buffer */
+    struct qf_extent *ext;
+    size_t  count, alloc;
+    long long size;
+};
+
+/*
+ * queue_file_content_open - index the content records of tmp/ID: the
+ * magic line, then content records up to the end of what was written
+ * (an envelope record, if there is one, ends the content too).
+ */
+struct queue_file_content *
+queue_file_content_open(const char *queue_dir, const char *id,
+                        struct dstr *why)
+{
+    struct queue_file_content *c;
+    struct queue_file_reader *r;
+    struct dstr *path;
+    struct stat st;
+    char    magic[QF_MAGIC_MAX];
+    int     mlen = snprintf(magic, sizeof(magic), "%s %d\n",
+                            QUEUE_FILE_MAGIC, QUEUE_FILE_VERSION);
+    const char *p;
+    off_t   off;
+    ssize_t hlen;
+    enum qf_rec rec;
+    size_t  len;
+    int     fd, saved;
+
+    if (!queue_id_valid(id)
+        || (path = qf_path(queue_dir, QUEUE_DIRS_TMP, id)) == NULL) {
+        errno = EINVAL;
+        qf_why(why, "queue file: content: invalid arguments");
+        return NULL;
+    }
+    fd = open(path->data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    dstr_free(path);
+    if (fd < 0) {
+        qf_why(why, "%s/%s: open: %m", QUEUE_DIRS_TMP, id);
+        return NULL;
+    }
+    c = xcalloc(1, sizeof(*c));
+    r = c->r = xcalloc(1, sizeof(*r));
+    r->fd = fd;
+    r->name = xstrdup(id);
+    r->buf = xmalloc(QF_INBUF);
+    if (fstat(fd, &st) < 0) {
+        qf_why(why, "%s: fstat: %m", id);
+        goto fail;
+    }
+    r->file_size = st.st_size;
+    if ((p = qr_bytes(r, 0, (size_t) mlen)) == NULL
+        || memcmp(p, magic, (size_t) mlen) != 0) {
+        qr_err(r, why, 0, "not a queue file of version %d",
+               QUEUE_FILE_VERSION);
+        goto fail;
+    }
+    for (off = mlen; off < r->file_size;) {
+        if ((hlen = qr_header(r, off, &rec, &len, why)) < 0)
+            goto fail;
+        if (rec != QF_CONTENT)
+            break;
+        if (qr_newline(r, off + hlen + (off_t) len, qf_recs[rec].name,
+                       why) < 0)
+            goto fail;
+        if (c->count == c->alloc) {
+            c->alloc = c->alloc ? c->alloc * 2 : 16;
+            c->ext = xrealloc_array(c->ext, c->alloc, sizeof(*c->ext));
+        }
+        c->ext[c->count].content_off = c->size;
+        c->ext[c->count].file_off = off + hlen;
+        c->ext[c->count].len = len;
+        c->count++;
+        c->size += (long long) len;
+        off += hlen + (off_t) len + 1;
+    }
+    return c;
+
+  fail:
+    saved = errno;
+    queue_file_content_close(c);
+    errno = saved ? saved : EINVAL;
+    return NULL;
+}
+
+/* queue_file_content_pread - content bytes at offset, within one record */
+ssize_t
+queue_file_content_pread(struct queue_file_content *c, long long offset,
+                         void *buf, size_t size)
+{
+    size_t  lo = 0, hi = c->count, mid;
+    const struct qf_extent *e;
+    long long in;
+    ssize_t n;
+
+    if (offset < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (offset >= c->size || size == 0)
+        return 0;
+    while (hi - lo > 1) {               /* the last extent starting <= offset */
+        mid = lo + (hi - lo) / 2;
+        if (c->ext[mid].content_off <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    e = &c->ext[lo];
+    in = offset - e->content_off;
+    if ((long long) size > (long long) e->len - in)
+        size = (size_t) ((long long) e->len - in);
+    do
+        n = pread(c->r->fd, buf, size, e->file_off + (off_t) in);
+    while (n < 0 && errno == EINTR);
+    if (n == 0 && size > 0) {
+        errno = EIO;                    /* the file shrank under us */
+        return -1;
+    }
+    return n;
+}
+
+/* queue_file_content_size - content bytes indexed */
+long long
+queue_file_content_size(const struct queue_file_content *c)
+{
+    return c->size;
+}
+
+/* queue_file_content_close - close and free; returns NULL */
+struct queue_file_content *
+queue_file_content_close(struct queue_file_content *c)
+{
+    if (c == NULL)
+        return NULL;
+    queue_file_read_close(c->r);
+    free(c->ext);
+    free(c);
     return NULL;
 }

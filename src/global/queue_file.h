@@ -75,6 +75,17 @@
  *     file changed under it; queue_file_read_rewind() starts the content
  *     over. queue_file_read_close() frees everything and returns NULL.
  *
+ *     Before the commit (a milter reads the message at its end):
+ *     queue_file_flush() writes the buffered content out as a record;
+ *     queue_file_hold() makes the commit rename into hold/ instead of
+ *     incoming/ (a quarantined message). queue_file_content_open()
+ *     reads the content of QUEUE_DIR/tmp/ID as flushed so far (no
+ *     envelope needed); queue_file_content_pread() copies up to size
+ *     bytes at a content offset (fewer at a record boundary; 0 at the
+ *     end; -1 on error) and queue_file_content_close() frees it. It
+ *     keeps its descriptor, so it still reads after the writer removed
+ *     the file.
+ *
  *     Testing errors. queue_file_set_fault() installs a hook that the
  *     writer calls before each system call that can fail (see enum
  *     queue_file_op): it returns 0 to let the call happen, an errno
@@ -212,6 +223,19 @@ int     queue_file_commit(struct queue_file *qf,
                           const struct queue_file_env *env, struct dstr *why);
 struct queue_file *queue_file_abort(struct queue_file *qf);
 void    queue_file_set_fault(queue_file_fault_fn *fn);
+int     queue_file_flush(struct queue_file *qf);
+int     queue_file_hold(struct queue_file *qf);
+
+/* Uncommitted content. */
+struct queue_file_content;
+struct queue_file_content *queue_file_content_open(const char *queue_dir,
+                                                   const char *id,
+                                                   struct dstr *why);
+ssize_t queue_file_content_pread(struct queue_file_content *c,
+                                 long long offset, void *buf, size_t size);
+long long queue_file_content_size(const struct queue_file_content *c);
+struct queue_file_content *queue_file_content_close(
+                                     struct queue_file_content *c);
 
 /* Reader. */
 struct queue_file_reader *queue_file_read_open(const char *path,

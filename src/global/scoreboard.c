@@ -378,24 +378,38 @@ scoreboard_session_close(struct scoreboard *sb, size_t slot, size_t wslot,
     SB_ADD(&s->open, -1);
 }
 
-/* scoreboard_session_restress - an open session changed personality */
+/*
+ * scoreboard_session_move - an open session changed personality: its
+ * stress state, its class, or both. The open count stays.
+ */
 void
-scoreboard_session_restress(struct scoreboard *sb, size_t slot, size_t wslot,
-                            int from, int to)
+scoreboard_session_move(struct scoreboard *sb, size_t slot, size_t wslot,
+                        int from, int to, size_t from_class, size_t to_class)
 {
     struct sb_service *s = sb_service(sb, slot);
     struct sb_worker *w = sb_worker(sb, wslot);
 
     from = from != 0;
     to = to != 0;
-    if (s == NULL || from == to)
+    if (s == NULL || from_class >= SCOREBOARD_CLASSES
+        || to_class >= SCOREBOARD_CLASSES)
         return;
-    if (w != NULL) {
-        SB_ADD(&w->by_stress[to], 1);
-        SB_ADD(&w->by_stress[from], -1);
+    if (from != to) {
+        if (w != NULL) {
+            SB_ADD(&w->by_stress[to], 1);
+            SB_ADD(&w->by_stress[from], -1);
+        }
+        SB_ADD(&s->by_stress[to], 1);
+        SB_ADD(&s->by_stress[from], -1);
     }
-    SB_ADD(&s->by_stress[to], 1);
-    SB_ADD(&s->by_stress[from], -1);
+    if (from_class != to_class) {
+        if (w != NULL) {
+            SB_ADD(&w->by_class[to_class], 1);
+            SB_ADD(&w->by_class[from_class], -1);
+        }
+        SB_ADD(&s->by_class[to_class], 1);
+        SB_ADD(&s->by_class[from_class], -1);
+    }
 }
 
 /* scoreboard_count - add one to a counter */

@@ -154,8 +154,9 @@ int64_t scoreboard_session_open(struct scoreboard *sb, size_t slot,
                                 size_t wslot, int stress, size_t class_slot);
 void    scoreboard_session_close(struct scoreboard *sb, size_t slot,
                                  size_t wslot, int stress, size_t class_slot);
-void    scoreboard_session_restress(struct scoreboard *sb, size_t slot,
-                                    size_t wslot, int from, int to);
+void    scoreboard_session_move(struct scoreboard *sb, size_t slot,
+                                size_t wslot, int from, int to,
+                                size_t from_class, size_t to_class);
 void    scoreboard_count(struct scoreboard *sb, size_t slot,
                          enum scoreboard_counter counter);
 int     scoreboard_stress_get(const struct scoreboard *sb, size_t slot);

@@ -52,6 +52,7 @@
 #define MASTER_CONTROL_TIMEOUT_S 10     /* a control client's whole exchange */
 #define MASTER_CONTROL_CLIENTS_MAX 32
 
+struct anvil;
 struct event_base;
 struct event;
 struct master_control;
@@ -98,6 +99,7 @@ struct master {
     struct master_service *services;
     size_t  nservices;
     struct scoreboard *sb;
+    struct anvil *anvil;               /* per-client limits, for smtpd */
     struct master_worker *workers;
     size_t  nworkers;
     uint64_t generation;

@@ -11,6 +11,7 @@
 #include "util/log.h"
 #include "util/str.h"
 #include "util/xalloc.h"
+#include "global/anvil.h"
 #include "global/scoreboard.h"
 #include "master/master.h"
 #include "master/master_metrics.h"
@@ -156,6 +157,23 @@ master_metrics_format(struct master *m, struct dstr *out)
     mm_head(out, "doppel_log_dropped_total", "counter",
             "Log lines the master could not write.");
     dstr_appendf(out, "doppel_log_dropped_total %lu\n", log_dropped());
+    if (m->anvil != NULL) {
+        struct anvil_stats st;
+
+        anvil_stats(m->anvil, &st);
+        mm_head(out, "doppel_client_limit_connections", "gauge",
+                "Connections counted now for the per-client limits.");
+        dstr_appendf(out, "doppel_client_limit_connections %lu\n",
+                     (unsigned long) st.leases_used);
+        mm_head(out, "doppel_client_limit_clients", "gauge",
+                "Clients (per service) the per-client limits remember.");
+        dstr_appendf(out, "doppel_client_limit_clients %lu\n",
+                     (unsigned long) st.entries_used);
+        mm_head(out, "doppel_client_limit_uncounted_total", "counter",
+                "Events the per-client limits could not count (table full).");
+        dstr_appendf(out, "doppel_client_limit_uncounted_total %llu\n",
+                     (unsigned long long) st.full);
+    }
     free(v);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "conf/conf.h"
+#include "global/anvil.h"
 #include "global/master_proto.h"
 #include "global/queue_dirs.h"
 #include "global/scoreboard.h"
@@ -27,6 +28,7 @@
 #include "master/master_stress.h"
 
 #define MR_SIGNALS 5
+#define MR_TMP_MIN_AGE 3600            /* seconds: tmp/ files older are dead */
 
 static struct event *mr_signal_ev[MR_SIGNALS];
 
@@ -59,6 +61,7 @@ master_run_new(struct event_base *base, const char *config_dir,
                struct conf *conf, int foreground)
 {
     struct master *m = xcalloc(1, sizeof(*m));
+    struct dstr *why = dstr_new(128, 1024);
 
     m->base = base;
     m->config_dir = xstrdup(config_dir);
@@ -67,6 +70,10 @@ master_run_new(struct event_base *base, const char *config_dir,
     m->self_dir = mr_self_dir();
     m->foreground = foreground;
     m->sb = scoreboard_create();
+    /* once per master: the counts outlive reloads, as the workers do */
+    if ((m->anvil = anvil_create(ANVIL_ENTRIES_DEFAULT, why)) == NULL)
+        log_fatal("%s", why->data);
+    dstr_free(why);
     m->started_ms = master_spawn_now_ms();
     m->shutdown_timeout_ms = mr_main_params(conf)->master_shutdown_timeout;
     return m;
@@ -194,6 +201,25 @@ mr_prepare_dirs(const struct master *m, const struct conf *conf,
     return ret;
 }
 
+/*
+ * mr_clean_tmp - at start, remove what writers that died with an earlier
+ * master left in tmp/ (never acknowledged, so garbage). Only files an
+ * hour old: workers of the earlier master may still be finishing one.
+ */
+static void
+mr_clean_tmp(const struct conf *conf)
+{
+    struct dstr *why = dstr_new(64, 1024);
+    int     n = queue_dirs_clean_tmp(mr_main_params(conf)->queue_directory,
+                                     MR_TMP_MIN_AGE, why);
+
+    if (n > 0)
+        log_info("queue: removed %d unfinished file(s) from tmp/", n);
+    else if (n < 0)
+        log_warn("queue: cleaning tmp/: %s", why->data);
+    dstr_free(why);
+}
+
 /* master_run_start - bind, listen, start workers; fatal on failure */
 void
 master_run_start(struct master *m)
@@ -207,6 +233,7 @@ master_run_start(struct master *m)
     if (master_spawn_user(m, mr_main_params(m->conf)->mail_owner, errors) < 0
         || mr_prepare_dirs(m, m->conf, errors) < 0)
         log_fatal("%s", errors->data);
+    mr_clean_tmp(m->conf);
     if ((n = master_service_build(m, m->conf, &svcs, errors)) < 0) {
         if (errors->len > 0 && errors->data[errors->len - 1] == '\n')
             dstr_truncate(errors, errors->len - 1);
@@ -463,6 +490,7 @@ master_run_free(struct master *m)
         free(w);
     }
     m->sb = scoreboard_detach(m->sb);
+    m->anvil = anvil_free(m->anvil);
     m->conf = conf_free(m->conf);
     free(m->config_dir);
     free(m->run_dir);

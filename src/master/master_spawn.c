@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "conf/conf.h"
+#include "global/anvil.h"
 #include "global/master_proto.h"
 #include "global/queue_dirs.h"
 #include "global/scoreboard.h"
@@ -110,14 +111,17 @@ msp_child_fail(const char *what)
  * Only async-signal-safe calls: the master is single-threaded, but
  * libevent may hold locks in its allocator state, so nothing here
  * allocates. The descriptors are first moved above the fixed numbers
- * so that dup2 onto 3 and 4 cannot clobber one another.
+ * so that dup2 onto 3, 4 and 5 cannot clobber one another. Only smtpd
+ * workers get the per-client limits table (fd 5): nothing else needs
+ * to write in it.
  */
 static void
 msp_child(const struct master *m, const struct master_service *svc,
           char *const argv[], pid_t master_pid)
 {
     sigset_t all;
-    int     sig, lfd, sfd, null;
+    int     sig, lfd, sfd, afd = -1, null, last;
+    int     anvil = m->anvil != NULL && strcmp(svc->def->program, "smtpd") == 0;
 
     (void) setsid();
     for (sig = 1; sig < NSIG; sig++)
@@ -125,21 +129,24 @@ msp_child(const struct master *m, const struct master_service *svc,
     sigemptyset(&all);
     (void) sigprocmask(SIG_SETMASK, &all, NULL);
     if ((lfd = fcntl(svc->fd, F_DUPFD, 10)) < 0
-        || (sfd = fcntl(scoreboard_fd(m->sb), F_DUPFD, 10)) < 0)
+        || (sfd = fcntl(scoreboard_fd(m->sb), F_DUPFD, 10)) < 0
+        || (anvil && (afd = fcntl(anvil_fd(m->anvil), F_DUPFD, 10)) < 0))
         msp_child_fail("dup");
     if (dup2(lfd, MASTER_PROTO_LISTEN_FD) < 0
-        || dup2(sfd, MASTER_PROTO_SCOREBOARD_FD) < 0)
+        || dup2(sfd, MASTER_PROTO_SCOREBOARD_FD) < 0
+        || (anvil && dup2(afd, MASTER_PROTO_ANVIL_FD) < 0))
         msp_child_fail("dup2");
+    last = anvil ? MASTER_PROTO_ANVIL_FD : MASTER_PROTO_SCOREBOARD_FD;
     if ((null = open("/dev/null", O_RDWR)) < 0)
         msp_child_fail("/dev/null");
     (void) dup2(null, 0);
     (void) dup2(m->foreground ? 2 : null, 1);
     if (!m->foreground)
         (void) dup2(null, 2);
-    if (close_range(MASTER_PROTO_SCOREBOARD_FD + 1, ~0U, 0) < 0) {
+    if (close_range((unsigned) last + 1, ~0U, 0) < 0) {
         int     fd;
 
-        for (fd = MASTER_PROTO_SCOREBOARD_FD + 1; fd < 65536; fd++)
+        for (fd = last + 1; fd < 65536; fd++)
             (void) close(fd);
     }
     if (m->drop) {
@@ -363,8 +370,12 @@ msp_reaped(struct master *m, struct master_worker *w, int status)
     struct master_service *svc = msp_service_of(m, w);
     int64_t now = master_spawn_now_mono(), held;
     char    how[64];
+    size_t  n;
 
     held = scoreboard_worker_reap(m->sb, w->wslot);
+    if ((n = anvil_worker_gone(m->anvil, w->wslot)) > 0)
+        log_info("service %s: worker pid %ld: released %zu per-client"
+                 " connection count(s)", w->label, (long) w->pid, n);
     msp_clean_tmp(m, w);
     if (WIFSIGNALED(status))
         snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));

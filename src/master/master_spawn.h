@@ -20,14 +20,16 @@
  *
  *     A worker is started by fork, then in the child: a new session
  *     (setsid; ^C at a terminal reaches only the master), signals reset,
- *     the listening socket on fd 3 and the scoreboard on fd 4 (see
+ *     the listening socket on fd 3, the scoreboard on fd 4 and, for
+ *     smtpd, the per-client limits table on fd 5 (see
  *     global/master_proto.h), every other descriptor closed, privileges
  *     dropped (setgroups, setresgid, setresuid, then setuid(0) must
  *     fail), PR_SET_PDEATHSIG, exec. A child that cannot do any of it
  *     exits 127 and the master treats that as a crash.
  *
  *     master_spawn_reap() collects every exited child (SIGCHLD), takes
- *     its sessions off the scoreboard and decides: a worker of an old
+ *     its sessions off the scoreboard and its client connections out of
+ *     the limits table (anvil_worker_gone()), and decides: a worker of an old
  *     generation, one told to drain, or any worker while the master
  *     stops, is not restarted; exit MASTER_PROTO_EXIT_CONFIG restarts
  *     after the longest back-off; any other end is a crash: restart

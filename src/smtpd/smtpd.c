@@ -22,8 +22,9 @@
  *     of DIR/services.cf is bound; with it, the service whose listen
  *     address matches (its -o and -p apply), else the main file's
  *     personalities alone. Under doppel-master (--master): the listening
- *     socket is fd 3 and the scoreboard fd 4, as global/master_proto.h
- *     says; SIGTERM drains, SIGQUIT ends sessions with 421.
+ *     socket is fd 3, the scoreboard fd 4 and the per-client limits
+ *     table fd 5, as global/master_proto.h says; SIGTERM drains, SIGQUIT
+ *     ends sessions with 421. Standalone, the limits table is private.
  */
 
 #include <errno.h>
@@ -45,9 +46,13 @@
 #include "util/xalloc.h"
 #include "conf/conf.h"
 #include "conf/services.h"
+#include "global/anvil.h"
 #include "global/master_proto.h"
 #include "global/queue_dirs.h"
 #include "smtpd/smtpd_check.h"
+#include "smtpd/smtpd_classify.h"
+#include "smtpd/smtpd_proxy.h"
+#include "smtpd/smtpd_limits.h"
 #include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_server.h"
 
@@ -238,6 +243,26 @@ smtpd_loop_done(evutil_socket_t fd, short what, void *arg)
         (void) event_base_loopbreak(arg);
 }
 
+/* smtpd_compile_one - one personality's lists, maps and settings */
+static int
+smtpd_compile_one(const struct params *p, struct dstr *errors)
+{
+    int     ret = 0;
+
+    if (smtpd_check_compile(p, errors) < 0
+        || smtpd_classify_compile(p, errors) < 0
+        || smtpd_limits_compile(p, errors) < 0)
+        ret = -1;
+    if (smtpd_proxy_protocol(p->smtpd_upstream_proxy_protocol)
+        == SMTPD_PROXY_UNSUPPORTED) {
+        (void) dstr_appendf(errors, "smtpd_upstream_proxy_protocol: \"%s\":"
+                            " use haproxy, or leave it empty\n",
+                            p->smtpd_upstream_proxy_protocol);
+        ret = -1;
+    }
+    return ret;
+}
+
 /*
  * smtpd_compile_restrictions - every personality's restriction lists and
  * tables, now: a broken table stops the worker at start, not a session.
@@ -251,13 +276,36 @@ smtpd_compile_restrictions(const struct conf *conf, struct dstr *errors)
     for (svc = 0; svc <= nsvc; svc++)
         for (cls = 0; cls <= conf->nclasses; cls++)
             for (stress = 0; stress < 2; stress++)
-                if (smtpd_check_compile(conf_params(conf, svc == nsvc
-                                                    ? CONF_NO_SERVICE : svc,
-                                                    cls == conf->nclasses
-                                                    ? NULL : conf->classes[cls],
-                                                    stress), errors) < 0)
+                if (smtpd_compile_one(conf_params(conf, svc == nsvc
+                                                  ? CONF_NO_SERVICE : svc,
+                                                  cls == conf->nclasses
+                                                  ? NULL : conf->classes[cls],
+                                                  stress), errors) < 0)
                     ret = -1;
     return ret;
+}
+
+/*
+ * smtpd_anvil - the per-client limits table: under the master the one on
+ * MASTER_PROTO_ANVIL_FD that every worker of the host shares; standalone
+ * (or if the master's is unusable, which is logged) one of our own, so
+ * that the limits then count this process alone.
+ */
+static void
+smtpd_anvil(struct smtpd_server *srv, int under_master, size_t wslot)
+{
+    struct dstr *why = dstr_new(128, 1024);
+
+    srv->anvil_wslot = wslot;
+    if (under_master
+        && (srv->anvil = anvil_attach(MASTER_PROTO_ANVIL_FD, why)) == NULL)
+        log_warn("%s: per-client limits count this worker alone", why->data);
+    if (srv->anvil == NULL) {
+        dstr_reset(why);
+        if ((srv->anvil = anvil_create(ANVIL_ENTRIES_DEFAULT, why)) == NULL)
+            log_fatal("%s", why->data);
+    }
+    dstr_free(why);
 }
 
 int
@@ -371,6 +419,8 @@ main(int argc, char **argv)
     if (nlisten == 0)
         log_fatal("nothing to listen on: give --listen HOST:PORT or an"
                   " smtpd service in %s/%s", dir, CONF_SERVICES_FILE);
+    smtpd_anvil(smtpd_srv, wk.under_master,
+                wk.under_master ? (size_t) wk.worker : 0);
 
     sigterm = evsignal_new(base, SIGTERM, smtpd_signal, base);
     sigint = evsignal_new(base, wk.under_master ? SIGQUIT : SIGINT,

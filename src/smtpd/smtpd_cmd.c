@@ -11,18 +11,26 @@
 #include "util/str.h"
 #include "util/xalloc.h"
 #include "conf/params.h"
+#include "global/client_history.h"
 #include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_cmd.h"
+#include "smtpd/smtpd_limits.h"
 #include "smtpd/smtpd_message.h"
+#include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 #include "smtpd/smtpd_xclient.h"
 
 #define CMD_HELO_MAX 255                /* octets of a HELO/EHLO argument */
 #define CMD_BDAT_DIGITS 18              /* a chunk size fits a long long */
+#define CMD_ESMTP_MAX 16                /* MAIL/RCPT parameters to milters */
 
-/* What check learns and proceed uses. */
+/* What check learns and proceed uses: the command being executed. */
 struct cmd_args {
+    const struct cmd_def *def;
+    size_t  index;                      /* of def in the table */
+    char   *copy;                       /* the line, kept while waiting */
+    struct dstr *reply;                 /* a restriction's verdict */
     const char *verb;                   /* the table's spelling */
     const char *line;
     size_t  len;
@@ -165,20 +173,61 @@ cmd_noarg_check(struct session *s, struct cmd_args *a)
     return 0;
 }
 
-/* cmd_restrict - run a restriction stage; on rejection, reply */
-static int
-cmd_restrict(struct session *s, enum smtpd_check_stage stage,
-             const char *rcpt)
+/* cmd_refuse - a restriction said no: log it and tell the client */
+static void
+cmd_refuse(struct session *s, const struct dstr *reply)
 {
-    struct dstr *reply = dstr_new(128, 2048);
-    int     ret = smtpd_check(s, stage, rcpt, reply);
+    smtpd_session_log(s, LOG_LEVEL_INFO, "reject: %s %s", s->last_verb,
+                      reply->data);
+    smtpd_session_reply(s, "%s", reply->data);
+    /* one abuse event per session: a list server's stale addresses
+     * must not make it a suspect */
+    if (!(s->flags & SESSION_F_REJECTED))
+        smtpd_session_history(s, CLIENT_HISTORY_REJECT);
+    s->flags |= SESSION_F_REJECTED;
+}
 
-    if (ret < 0) {
-        smtpd_session_log(s, LOG_LEVEL_INFO, "reject: %s %s", s->last_verb,
-                          reply->data);
-        smtpd_session_reply(s, "%s", reply->data);
+static void cmd_finish(struct session *s, struct cmd_args *a, int ok);
+static void cmd_keep(struct cmd_args *a);
+static int cmd_go(struct session *s, struct cmd_args *a);
+
+/*
+ * cmd_restrict_done - the verdict of a restriction that had to wait (a
+ * policy server): refuse, or go on (milters, proceed); then the command
+ * is over.
+ */
+static void
+cmd_restrict_done(struct session *s, int result, struct dstr *reply)
+{
+    struct cmd_args *a = s->cmd;
+    int     ok = 0, ret;
+
+    if (!(s->flags & SESSION_F_DEAD) && s->state != SESSION_CLOSING) {
+        if (result < 0)
+            cmd_refuse(s, reply);
+        else if ((ret = cmd_go(s, a)) == SMTPD_CHECK_WAIT)
+            return;                     /* cmd_milter_done() goes on */
+        else
+            ok = ret == 0;
     }
-    dstr_free(reply);
+    cmd_finish(s, a, ok);
+}
+
+/*
+ * cmd_restrict - run a restriction stage for the command executing. 0:
+ * go on; -1: refused (replied); SMTPD_CHECK_WAIT: the verdict comes
+ * later, to cmd_restrict_done().
+ */
+static int
+cmd_restrict(struct session *s, enum smtpd_check_stage stage, const char *arg)
+{
+    struct cmd_args *a = s->cmd;
+    int     ret;
+
+    if (a->reply == NULL)
+        a->reply = dstr_new(128, 2048);
+    if ((ret = smtpd_check(s, stage, arg, a->reply, cmd_restrict_done)) < 0)
+        cmd_refuse(s, a->reply);
     return ret;
 }
 
@@ -190,7 +239,7 @@ cmd_restrict(struct session *s, enum smtpd_check_stage stage,
 static int
 cmd_helo_check(struct session *s, struct cmd_args *a)
 {
-    char   *old;
+    char   *name;
     int     ret = 0;
 
     if (a->arg_len == 0 || a->arg_len > CMD_HELO_MAX
@@ -199,11 +248,9 @@ cmd_helo_check(struct session *s, struct cmd_args *a)
         return -1;
     }
     if (!s->p->smtpd_delay_reject) {
-        old = s->helo;
-        s->helo = xstrndup(a->arg, a->arg_len);
-        ret = cmd_restrict(s, SMTPD_CHECK_HELO, NULL);
-        free(s->helo);
-        s->helo = old;
+        name = xstrndup(a->arg, a->arg_len);
+        ret = cmd_restrict(s, SMTPD_CHECK_HELO, name);
+        free(name);
     }
     return ret;
 }
@@ -323,15 +370,10 @@ cmd_mail_check(struct session *s, struct cmd_args *a)
         smtpd_session_reply(s, "552 5.3.4 Message size exceeds fixed limit");
         return -1;
     }
-    if (!s->p->smtpd_delay_reject) {
-        int     ret;
-
-        s->sender = (char *) a->path.addr;      /* for the sender checks */
-        ret = cmd_restrict(s, SMTPD_CHECK_CLIENT, NULL) < 0
-            || cmd_restrict(s, SMTPD_CHECK_SENDER, NULL) < 0 ? -1 : 0;
-        s->sender = NULL;
-        return ret;
-    }
+    if (smtpd_limits_mail(s) < 0)
+        return -1;                      /* 450 4.7.1: too much mail */
+    if (!s->p->smtpd_delay_reject)
+        return cmd_restrict(s, SMTPD_CHECK_MAIL, a->path.addr);
     return 0;
 }
 
@@ -383,6 +425,8 @@ cmd_rcpt_check(struct session *s, struct cmd_args *a)
         smtpd_session_reply_nocount(s, "452 4.5.3 Error: too many recipients");
         return -1;
     }
+    if (smtpd_limits_rcpt(s) < 0)
+        return -1;                      /* 450 4.7.1: too many recipients */
     return cmd_restrict(s, SMTPD_CHECK_RCPT, a->path.addr);
 }
 
@@ -586,11 +630,43 @@ cmd_xclient_check(struct session *s, struct cmd_args *a)
                                &a->xattrs);
 }
 
-/* cmd_xclient - become the named client; a new 220 greeting */
+/* cmd_xclient_milters - the milters heard of the new client */
+static void
+cmd_xclient_milters(void *arg, const struct smtpd_milter_result *r)
+{
+    struct session *s = arg;
+
+    s->flags &= ~SESSION_F_JOB;
+    if (!(s->flags & SESSION_F_DEAD) && s->state != SESSION_CLOSING
+        && r->action != SMTPD_MILTER_CONTINUE
+        && r->action != SMTPD_MILTER_ACCEPT) {
+        log_info("milter-reject: CONNECT from %s[%s]: %s", s->name,
+                 s->addr_text, r->reply);
+        if (r->close) {
+            smtpd_session_reply_nocount(s, "%s", r->reply);
+            smtpd_session_close(s);
+        }
+    }
+    smtpd_session_resume(s);
+    smtpd_session_end(s);
+}
+
+/*
+ * cmd_xclient - become the named client; a new 220 greeting. The
+ * milters start over too: new connections, told of the new client (and
+ * chosen by its personality).
+ */
 static int
 cmd_xclient(struct session *s, struct cmd_args *a)
 {
     smtpd_xclient_proceed(s, a->xattrs);
+    s->milters = smtpd_milter_free(s->milters);
+    if ((s->milters = smtpd_milter_new(s)) != NULL) {
+        s->flags |= SESSION_F_JOB;
+        smtpd_session_arm(s);
+        smtpd_milter_stage(s->milters, SMTPD_MILTER_CONNECT, NULL,
+                           cmd_xclient_milters, s);
+    }
     return 0;
 }
 
@@ -608,6 +684,203 @@ cmd_xforward(struct session *s, struct cmd_args *a)
 {
     smtpd_xclient_forward_proceed(s, a->xattrs);
     return 0;
+}
+
+/*
+ * cmd_esmtp - the ESMTP parameters of MAIL or RCPT as sent: the words
+ * after the path (a quoted local part may hold '>'). Pointers into buf.
+ */
+static size_t
+cmd_esmtp(const struct cmd_args *a, char *buf, size_t size,
+          const char **out, size_t max)
+{
+    const char *p = a->arg, *end = a->arg + a->arg_len;
+    size_t  n = 0, len;
+    int     quoted = 0;
+
+    p = memchr(p, ':', (size_t) (end - p));
+    if (p == NULL)
+        return 0;
+    for (p++; p < end && (*p == ' ' || *p == '\t'); p++)
+        /* void */ ;
+    if (p < end && *p == '<') {
+        for (; p < end; p++) {
+            if (*p == '\\' && quoted && p + 1 < end)
+                p++;
+            else if (*p == '"')
+                quoted = !quoted;
+            else if (*p == '>' && !quoted)
+                break;
+        }
+        if (p < end)
+            p++;
+    } else {
+        while (p < end && *p != ' ' && *p != '\t')
+            p++;
+    }
+    len = (size_t) (end - p) < size - 1 ? (size_t) (end - p) : size - 1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    for (p = buf; *p && n < max;) {
+        while (*p == ' ' || *p == '\t')
+            buf[p++ - buf] = '\0';
+        if (*p == '\0')
+            break;
+        out[n++] = p;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+    }
+    return n;
+}
+
+/* cmd_milter_stage - the milter stage of the command executing, or -1 */
+static int
+cmd_milter_stage(const struct session *s, const struct cmd_args *a)
+{
+    const char *v = a->def->verb;
+
+    if (s->milters == NULL)
+        return -1;
+    if (strcmp(v, "HELO") == 0 || strcmp(v, "EHLO") == 0)
+        return SMTPD_MILTER_HELO;
+    if (strcmp(v, "MAIL") == 0)
+        return SMTPD_MILTER_MAIL;
+    if (strcmp(v, "RCPT") == 0)
+        return SMTPD_MILTER_RCPT;
+    if (strcmp(v, "DATA") == 0 || (strcmp(v, "BDAT") == 0 && s->msg == NULL
+                                   && s->bdat_error == NULL))
+        return SMTPD_MILTER_DATA;
+    return -1;
+}
+
+/*
+ * cmd_milter_refuse - a milter said no: log it as Postfix does, tell the
+ * client. A refused BDAT chunk is still read (its bytes follow), then
+ * the milter's reply is given.
+ */
+static void
+cmd_milter_refuse(struct session *s, struct cmd_args *a,
+                  const struct smtpd_milter_result *r)
+{
+    smtpd_session_log(s, LOG_LEVEL_INFO, "milter-reject: %s %s; from=<%s>",
+                      a->verb, r->reply, s->sender ? s->sender : "");
+    smtpd_session_history(s, CLIENT_HISTORY_REJECT);
+    if (strcmp(a->def->verb, "BDAT") == 0 && !r->close) {
+        s->bdat_error = r->reply;       /* kept until the next stage */
+        s->bdat_remaining = a->bdat_size;
+        s->bdat_last = a->bdat_last;
+        s->data_bytes = 0;
+        smtpd_session_set_state(s, SESSION_BDAT);
+        return;
+    }
+    smtpd_session_reply(s, "%s", r->reply);
+    if (r->close)
+        smtpd_session_close(s);
+}
+
+/* cmd_milter_done - the milters answered: refuse, or proceed */
+static void
+cmd_milter_done(void *arg, const struct smtpd_milter_result *r)
+{
+    struct session *s = arg;
+    struct cmd_args *a = s->cmd;
+    int     ok = 0;
+
+    s->flags &= ~SESSION_F_JOB;
+    if (!(s->flags & SESSION_F_DEAD) && s->state != SESSION_CLOSING) {
+        if (r->action == SMTPD_MILTER_REJECT
+            || r->action == SMTPD_MILTER_TEMPFAIL) {
+            cmd_milter_refuse(s, a, r);
+        } else {
+            if (r->action == SMTPD_MILTER_DISCARD)
+                smtpd_session_log(s, LOG_LEVEL_INFO, "milter-discard: %s:"
+                                  " milter triggers DISCARD action", a->verb);
+            ok = a->def->proceed(s, a) == 0;
+        }
+    }
+    cmd_finish(s, a, ok);
+    if (!(s->flags & SESSION_F_JOB))
+        smtpd_session_resume(s);
+    smtpd_session_end(s);
+}
+
+/*
+ * cmd_go - the checks passed: the milters' stage for this command, if
+ * any, then proceed. Returns what proceed returns, or SMTPD_CHECK_WAIT
+ * when the milters answer later (to cmd_milter_done()).
+ */
+static int
+cmd_go(struct session *s, struct cmd_args *a)
+{
+    struct smtpd_milter_args ma;
+    const char *esmtp[CMD_ESMTP_MAX];
+    char    buf[SMTPD_CMD_RCPT_ALLOWANCE + 1024], *name = NULL;
+    int     stage = cmd_milter_stage(s, a);
+
+    if (stage < 0)
+        return a->def->proceed(s, a);
+    memset(&ma, 0, sizeof(ma));
+    switch (stage) {
+    case SMTPD_MILTER_HELO:
+        ma.arg = name = xstrndup(a->arg, a->arg_len);
+        break;
+    case SMTPD_MILTER_MAIL:
+    case SMTPD_MILTER_RCPT:
+        ma.arg = a->path.addr;
+        ma.esmtp = esmtp;
+        ma.nesmtp = cmd_esmtp(a, buf, sizeof(buf), esmtp, CMD_ESMTP_MAX);
+        break;
+    default:
+        break;
+    }
+    if (a->copy == NULL)
+        cmd_keep(a);                    /* proceed runs later */
+    s->flags |= SESSION_F_JOB;          /* no input, no timer meanwhile */
+    smtpd_session_arm(s);
+    smtpd_milter_stage(s->milters, (enum smtpd_milter_stage) stage, &ma,
+                       cmd_milter_done, s);
+    free(name);
+    return SMTPD_CHECK_WAIT;
+}
+
+/* cmd_unknown_done - the milters heard an unknown command */
+static void
+cmd_unknown_done(void *arg, const struct smtpd_milter_result *r)
+{
+    struct session *s = arg;
+
+    s->flags &= ~SESSION_F_JOB;
+    if (!(s->flags & SESSION_F_DEAD) && s->state != SESSION_CLOSING) {
+        if (r->action == SMTPD_MILTER_REJECT
+            || r->action == SMTPD_MILTER_TEMPFAIL) {
+            smtpd_session_log(s, LOG_LEVEL_INFO, "milter-reject: UNKNOWN %s",
+                              r->reply);
+            smtpd_session_reply(s, "%s", r->reply);
+            if (r->close)
+                smtpd_session_close(s);
+        } else {
+            smtpd_session_reply(s, "502 5.5.2 Error: command not"
+                                " recognized");
+        }
+    }
+    smtpd_session_resume(s);
+    smtpd_session_end(s);
+}
+
+/* cmd_unknown - an unknown command: the milters hear it, then 502 */
+static void
+cmd_unknown(struct session *s, const char *line, size_t len)
+{
+    struct smtpd_milter_args ma;
+    char   *copy = xstrndup(line, len);
+
+    memset(&ma, 0, sizeof(ma));
+    ma.arg = copy;
+    s->flags |= SESSION_F_JOB;
+    smtpd_session_arm(s);
+    smtpd_milter_stage(s->milters, SMTPD_MILTER_UNKNOWN, &ma,
+                       cmd_unknown_done, s);
+    free(copy);                         /* the milter client keeps a copy */
 }
 
 /* cmd_find - the table row of a verb, or NULL */
@@ -635,6 +908,34 @@ cmd_requeue(struct session *s, const char *line, size_t len)
     (void) evbuffer_prepend(in, line, len);
 }
 
+/* cmd_finish - the command is over: count it and forget it */
+static void
+cmd_finish(struct session *s, struct cmd_args *a, int ok)
+{
+    if (ok)
+        s->cmd_ok[a->index]++;
+    if ((a->def->flags & CMD_F_JUNK)
+        && ++s->junk_count > (unsigned long) s->p->smtpd_junk_command_limit)
+        s->error_count++;
+    s->cmd = NULL;
+    dstr_free(a->reply);
+    free(a->copy);
+    free(a->xattrs);
+    free(a);
+}
+
+/*
+ * cmd_keep - the command waits for a verdict: its line (in a buffer that
+ * the next session's line overwrites) must be its own.
+ */
+static void
+cmd_keep(struct cmd_args *a)
+{
+    a->copy = xstrndup(a->line, a->len);
+    a->arg = a->copy + (a->arg - a->line);
+    a->line = a->copy;
+}
+
 /* smtpd_cmd_execute - one command line: find, check, proceed, count */
 void
 smtpd_cmd_execute(struct session *s, const char *line, size_t len,
@@ -644,7 +945,7 @@ smtpd_cmd_execute(struct session *s, const char *line, size_t len,
     struct cmd_args *a;
     const char *arg;
     size_t  verb_len, arg_len, index;
-    int     ok = 0;
+    int     ret;
 
     verb_len = smtpd_cmd_split(line, len, &arg, &arg_len);
     if (verb_len == 0) {
@@ -658,6 +959,8 @@ smtpd_cmd_execute(struct session *s, const char *line, size_t len,
         s->cmd_total[CMD_UNKNOWN_INDEX]++;
         if (octets > (size_t) s->p->smtpd_command_line_limit)
             smtpd_session_reply(s, "500 5.5.2 Error: line too long");
+        else if (s->milters != NULL)
+            cmd_unknown(s, line, len);
         else
             smtpd_session_reply(s, "502 5.5.2 Error: command not recognized");
         return;
@@ -679,18 +982,21 @@ smtpd_cmd_execute(struct session *s, const char *line, size_t len,
         smtpd_session_reply(s, "503 5.5.1 Error: BDAT transaction in progress");
         return;
     }
+    if (s->cmd != NULL)
+        log_panic("%s: a command is still waiting", __func__);
     a = xcalloc(1, sizeof(*a));
+    a->def = c;
+    a->index = index;
     a->verb = c->verb;
     a->line = line;
     a->len = len;
     (void) smtpd_cmd_split(line, len, &a->arg, &a->arg_len);
-    if (c->check(s, a) == 0 && c->proceed(s, a) == 0)
-        ok = 1;
-    free(a->xattrs);
-    free(a);
-    if (ok)
-        s->cmd_ok[index]++;
-    if ((c->flags & CMD_F_JUNK)
-        && ++s->junk_count > (unsigned long) s->p->smtpd_junk_command_limit)
-        s->error_count++;
+    s->cmd = a;
+    if ((ret = c->check(s, a)) == SMTPD_CHECK_WAIT) {
+        cmd_keep(a);
+        return;                         /* cmd_restrict_done() goes on */
+    }
+    if (ret == 0 && (ret = cmd_go(s, a)) == SMTPD_CHECK_WAIT)
+        return;                         /* cmd_milter_done() goes on */
+    cmd_finish(s, a, ret == 0);
 }

@@ -1,4 +1,4 @@
-/* smtpd_dns - verified client names via the hosts file and evdns; see smtpd_dns.h. */
+/* smtpd_dns - client names (reverse and verified) via the hosts file and evdns; see smtpd_dns.h. */
 
 #include <ctype.h>
 #include <stdio.h>
@@ -37,15 +37,35 @@ struct smtpd_dns {
 struct smtpd_dns_req {
     struct smtpd_dns *dns;
     struct netaddr addr;
+    char    addr_text[NETADDR_TEXT_MAX];       /* for logs */
     smtpd_dns_fn *fn;                  /* NULL once cancelled */
     void   *arg;
     struct event *finish;              /* deferred completion */
     struct evdns_request *ptr_q;       /* PTR query in flight */
     struct evdns_getaddrinfo_request *fwd_q;   /* forward lookup in flight */
-    int     finished;                  /* name is final */
-    char    name[SMTPD_DNS_NAME_MAX + 1];
+    int     finished;                  /* the answer is final */
+    char    name[SMTPD_DNS_NAME_MAX + 1];      /* verified name */
+    char    reverse[SMTPD_DNS_NAME_MAX + 1];   /* PTR name */
+    enum smtpd_dns_status name_status;
+    enum smtpd_dns_status reverse_status;
     struct smtpd_dns_req *prev, *next;
 };
+
+/* smtpd_dns_status_name - "ok", "temporary failure", ... for logs */
+const char *
+smtpd_dns_status_name(enum smtpd_dns_status status)
+{
+    switch (status) {
+    case SMTPD_DNS_OK:
+        return "ok";
+    case SMTPD_DNS_TEMP:
+        return "temporary failure";
+    case SMTPD_DNS_PERM:
+        return "no such name";
+    default:
+        return "no answer";
+    }
+}
 
 /* smtpd_dns_valid_name - LDH labels of 1-63 octets, at most 255 in all */
 int
@@ -136,28 +156,46 @@ smtpd_dns_load_hosts(struct smtpd_dns *dns, const char *path)
     fclose(fp);
 }
 
-/* smtpd_dns_new - resolver for base's loop; hosts_file may be NULL */
+/*
+ * smtpd_dns_new - resolver for base's loop. hosts_file may be NULL or
+ * empty (none); resolv_conf NULL or empty means /etc/resolv.conf. The
+ * hosts file is given to evdns too, for the forward lookups, instead
+ * of the one resolv.conf parsing would load, so that a test's hosts
+ * file is the only one.
+ */
 struct smtpd_dns *
-smtpd_dns_new(struct event_base *base, const char *hosts_file)
+smtpd_dns_new(struct event_base *base, const char *hosts_file,
+              const char *resolv_conf)
 {
     struct smtpd_dns *dns = xcalloc(1, sizeof(*dns));
+    int     err;
 
+    if (hosts_file != NULL && *hosts_file == '\0')
+        hosts_file = NULL;
+    if (resolv_conf == NULL || *resolv_conf == '\0')
+        resolv_conf = "/etc/resolv.conf";
     dns->base = base;
     smtpd_dns_load_hosts(dns, hosts_file);
-    dns->evdns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS
-                                | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    dns->evdns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     if (dns->evdns == NULL) {
-        /* no resolv.conf: still answer from the hosts file */
-        log_warn("dns: no resolver configuration; client names come only"
+        log_warn("dns: cannot make a resolver; client names come only"
                  " from %s", hosts_file ? hosts_file : "(no hosts file)");
-        dns->evdns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        return dns;
     }
-    if (dns->evdns != NULL) {
-        (void) evdns_base_set_option(dns->evdns, "timeout:",
-                                     SMTPD_DNS_QUERY_TIMEOUT);
-        (void) evdns_base_set_option(dns->evdns, "attempts:",
-                                     SMTPD_DNS_QUERY_ATTEMPTS);
-    }
+    /* on failure evdns falls back to a name server on 127.0.0.1 */
+    err = evdns_base_resolv_conf_parse(dns->evdns, DNS_OPTION_NAMESERVERS
+                                       | DNS_OPTION_SEARCH | DNS_OPTION_MISC,
+                                       resolv_conf);
+    if (err != 0)
+        log_warn("dns: %s: %s (error %d); using what is left", resolv_conf,
+                 err == 1 ? "cannot open" : err == 6 ? "no name server"
+                 : "cannot read", err);
+    if (hosts_file != NULL && evdns_base_load_hosts(dns->evdns, hosts_file) != 0)
+        log_warn("dns: %s: cannot load for forward lookups", hosts_file);
+    (void) evdns_base_set_option(dns->evdns, "timeout:",
+                                 SMTPD_DNS_QUERY_TIMEOUT);
+    (void) evdns_base_set_option(dns->evdns, "attempts:",
+                                 SMTPD_DNS_QUERY_ATTEMPTS);
     return dns;
 }
 
@@ -198,23 +236,53 @@ smtpd_dns_finish_event(evutil_socket_t fd, short what, void *arg)
     smtpd_dns_fn *fn = req->fn;
     void   *fn_arg = req->arg;
     char    name[SMTPD_DNS_NAME_MAX + 1];
+    char    reverse[SMTPD_DNS_NAME_MAX + 1];
+    struct smtpd_dns_answer a;
 
     (void) fd;
     (void) what;
     memcpy(name, req->name, sizeof(name));
+    memcpy(reverse, req->reverse, sizeof(reverse));
+    a.name = name;
+    a.reverse_name = reverse;
+    a.name_status = req->name_status;
+    a.reverse_status = req->reverse_status;
     smtpd_dns_req_free(req);
     if (fn != NULL)
-        fn(fn_arg, name);
+        fn(fn_arg, &a);
 }
 
-/* smtpd_dns_finish - the name is final: schedule the callback */
+/*
+ * smtpd_dns_finish - the answer is final: schedule the callback. A
+ * name that is not OK is "unknown", whatever was found on the way.
+ */
 static void
-smtpd_dns_finish(struct smtpd_dns_req *req, const char *name)
+smtpd_dns_finish(struct smtpd_dns_req *req, enum smtpd_dns_status name_status,
+                 enum smtpd_dns_status reverse_status)
 {
-    if (str_copy(req->name, sizeof(req->name), name) < 0)
+    req->name_status = name_status;
+    req->reverse_status = reverse_status;
+    if (reverse_status != SMTPD_DNS_OK)
+        (void) str_copy(req->reverse, sizeof(req->reverse), SMTPD_DNS_UNKNOWN);
+    if (name_status != SMTPD_DNS_OK)
         (void) str_copy(req->name, sizeof(req->name), SMTPD_DNS_UNKNOWN);
     req->finished = 1;
     event_active(req->finish, EV_TIMEOUT, 0);
+}
+
+/* smtpd_dns_forward_status - an evdns_getaddrinfo() failure, classified */
+static enum smtpd_dns_status
+smtpd_dns_forward_status(int result)
+{
+    switch (result) {
+    case EVUTIL_EAI_NONAME:
+#ifdef EVUTIL_EAI_NODATA
+    case EVUTIL_EAI_NODATA:
+#endif
+        return SMTPD_DNS_PERM;
+    default:
+        return SMTPD_DNS_TEMP;
+    }
 }
 
 /* smtpd_dns_forward_done - does the PTR name lead back to the address */
@@ -225,6 +293,7 @@ smtpd_dns_forward_done(int result, struct evutil_addrinfo *res, void *arg)
     struct evutil_addrinfo *ai;
     struct netaddr got, want, got_plain;
     int     match = 0;
+    enum smtpd_dns_status status;
 
     req->fwd_q = NULL;
     (void) netaddr_unmap(&want, &req->addr);
@@ -239,7 +308,10 @@ smtpd_dns_forward_done(int result, struct evutil_addrinfo *res, void *arg)
     }
     if (res != NULL)
         evutil_freeaddrinfo(res);
-    smtpd_dns_finish(req, match ? req->name : SMTPD_DNS_UNKNOWN);
+    /* a name that leads elsewhere is a definite no, as in Postfix */
+    status = match ? SMTPD_DNS_OK : result == 0 ? SMTPD_DNS_PERM
+        : smtpd_dns_forward_status(result);
+    smtpd_dns_finish(req, status, SMTPD_DNS_OK);
 }
 
 /* smtpd_dns_ptr_done - got the PTR answer: confirm it forward */
@@ -251,20 +323,32 @@ smtpd_dns_ptr_done(int result, char type, int count, int ttl,
     struct evutil_addrinfo hints;
     const char *ptr;
     struct evdns_getaddrinfo_request *q;
+    enum smtpd_dns_status status;
 
     (void) ttl;
     req->ptr_q = NULL;
-    if (result != DNS_ERR_NONE || type != DNS_PTR || count < 1
-        || addresses == NULL || req->fn == NULL) {
-        smtpd_dns_finish(req, SMTPD_DNS_UNKNOWN);
+    if (req->fn == NULL) {
+        smtpd_dns_finish(req, SMTPD_DNS_TEMP, SMTPD_DNS_TEMP);
+        return;
+    }
+    if (result != DNS_ERR_NONE) {
+        status = result == DNS_ERR_NOTEXIST ? SMTPD_DNS_PERM : SMTPD_DNS_TEMP;
+        smtpd_dns_finish(req, status, status);
+        return;
+    }
+    if (type != DNS_PTR || count < 1 || addresses == NULL) {
+        smtpd_dns_finish(req, SMTPD_DNS_PERM, SMTPD_DNS_PERM);
         return;
     }
     ptr = *(const char **) addresses;
     if (!smtpd_dns_valid_name(ptr)
         || str_copy(req->name, sizeof(req->name), ptr) < 0) {
-        smtpd_dns_finish(req, SMTPD_DNS_UNKNOWN);
+        log_info("dns: address %s: PTR name \"%.64s\" is not a valid host"
+                 " name", req->addr_text, ptr);
+        smtpd_dns_finish(req, SMTPD_DNS_PERM, SMTPD_DNS_PERM);
         return;
     }
+    (void) str_copy(req->reverse, sizeof(req->reverse), ptr);
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -298,13 +382,17 @@ smtpd_dns_lookup(struct smtpd_dns *dns, const struct netaddr *addr,
         dns->live->prev = req;
     dns->live = req;
 
+    (void) netaddr_unmap(&plain, addr);
+    if (netaddr_format(&plain, req->addr_text, sizeof(req->addr_text)) < 0)
+        (void) str_copy(req->addr_text, sizeof(req->addr_text), "unknown");
     if ((hosts_name = smtpd_dns_hosts_name(dns, addr)) != NULL) {
-        smtpd_dns_finish(req, hosts_name);
+        (void) str_copy(req->name, sizeof(req->name), hosts_name);
+        (void) str_copy(req->reverse, sizeof(req->reverse), hosts_name);
+        smtpd_dns_finish(req, SMTPD_DNS_OK, SMTPD_DNS_OK);
         return req;
     }
-    (void) netaddr_unmap(&plain, addr);
     if (dns->evdns == NULL) {
-        smtpd_dns_finish(req, SMTPD_DNS_UNKNOWN);
+        smtpd_dns_finish(req, SMTPD_DNS_TEMP, SMTPD_DNS_TEMP);
     } else if (plain.family == AF_INET) {
         memcpy(&in4, plain.bytes, 4);
         req->ptr_q = evdns_base_resolve_reverse(dns->evdns, &in4, 0,
@@ -315,7 +403,7 @@ smtpd_dns_lookup(struct smtpd_dns *dns, const struct netaddr *addr,
                                                      smtpd_dns_ptr_done, req);
     }
     if (req->ptr_q == NULL && !req->finished)
-        smtpd_dns_finish(req, SMTPD_DNS_UNKNOWN);
+        smtpd_dns_finish(req, SMTPD_DNS_TEMP, SMTPD_DNS_TEMP);
     return req;
 }
 

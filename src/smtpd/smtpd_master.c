@@ -318,15 +318,21 @@ smtpd_master_session_close(struct session *s)
     s->flags |= SESSION_F_UNCOUNTED;
 }
 
-/* smtpd_master_session_restress - a session changed personality */
+/* smtpd_master_session_move - a session changed personality */
 void
-smtpd_master_session_restress(struct session *s, int from, int to)
+smtpd_master_session_move(struct session *s, const struct personality *from,
+                          const struct personality *to)
 {
     struct smtpd_master *m = s->srv->master;
 
-    if (m != NULL && s->service == m->service && from != to
+    if (m != NULL && s->service == m->service
         && !(s->flags & SESSION_F_UNCOUNTED))
-        scoreboard_session_restress(m->sb, m->slot, m->wslot, from, to);
+        scoreboard_session_move(m->sb, m->slot, m->wslot, from->stress,
+                                to->stress,
+                                smtpd_master_class_slot(s->srv,
+                                                        from->class_name),
+                                smtpd_master_class_slot(s->srv,
+                                                        to->class_name));
 }
 
 /* smtpd_master_count - one event for status and metrics */

@@ -23,7 +23,7 @@
  *     reconnect the moment they are dropped cannot churn the slots.
  *
  *     Every session is counted open and closed (with its stress state
- *     and class), a personality change moves its count, and events are
+ *     and class), a personality change (stress or class) moves its count, and events are
  *     counted for status and metrics. A timer reads the stress flag
  *     every SCOREBOARD_POLL_MS and tightens open sessions when it rises
  *     (master_stress_tighten_sessions).
@@ -42,6 +42,7 @@
 #include "util/netaddr.h"
 #include "global/scoreboard.h"
 
+struct personality;
 struct smtpd_server;
 struct session;
 
@@ -53,7 +54,9 @@ int     smtpd_master_admit(struct smtpd_server *srv, size_t service,
                            int fd, int *stress);
 void    smtpd_master_session_open(struct session *s);
 void    smtpd_master_session_close(struct session *s);
-void    smtpd_master_session_restress(struct session *s, int from, int to);
+void    smtpd_master_session_move(struct session *s,
+                                  const struct personality *from,
+                                  const struct personality *to);
 void    smtpd_master_count(struct smtpd_server *srv, size_t service,
                            enum scoreboard_counter counter);
 

@@ -18,10 +18,13 @@
 #include "conf/personality.h"
 #include "global/queue_file.h"
 #include "global/queue_id.h"
+#include "global/client_history.h"
 #include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_data.h"
 #include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_message.h"
+#include "smtpd/smtpd_milter.h"
+#include "smtpd/smtpd_milter_edit.h"
 #include "smtpd/smtpd_queue.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
@@ -38,6 +41,7 @@ enum msg_op {
     MSG_APPEND,                        /* write the chunk */
     MSG_COMMIT,                        /* write the rest, fsync, rename */
     MSG_ABORT,                         /* remove the file */
+    MSG_FLUSH,                         /* write the rest for the milters */
 };
 
 enum msg_after {
@@ -61,6 +65,10 @@ struct smtpd_message {
     struct queue_file_rcpt *rcpt;
     int     err;                       /* errno of the failure, or 0 */
     struct dstr *why;
+    struct queue_file_content *content;        /* what the milters read */
+    struct smtpd_milter_mods *mods;    /* their changes, or NULL */
+    size_t  hidden;                    /* header fields of our own */
+    int     hold;                      /* commit into hold/ */
 
     /* the loop's */
     int     bdat;                      /* a BDAT (not DATA) message */
@@ -69,10 +77,60 @@ struct smtpd_message {
     int     too_big;
     int     write_failed;
     const char *after_reply;           /* after MSG_ABORT */
+    int     close_after;               /* ... and end the session (421) */
+    struct smtpd_milter_env menv;      /* the milters' envelope */
     struct dstr *eod_reply;            /* end-of-data rejection, or NULL */
     enum msg_after after;
     long long bdat_chunk;              /* size of the current chunk */
 };
+
+/* msg_content_read - the milters' reader of the uncommitted file */
+static ssize_t
+msg_content_read(void *arg, long long offset, void *buf, size_t size)
+{
+    return queue_file_content_pread(arg, offset, buf, size);
+}
+
+/* msg_content_write - the writer of the rewritten file */
+static int
+msg_content_write(void *arg, const void *buf, size_t len)
+{
+    return queue_file_append(arg, buf, len);
+}
+
+/*
+ * msg_rewrite - on a queue thread: the milters changed the content. The
+ * old file goes (m->content keeps reading it: it holds the descriptor),
+ * a new one of the same ID gets the changed content and is committed
+ * with the new envelope. Whatever fails, no file is left behind and the
+ * client gets 452: the message was never acknowledged.
+ */
+static void
+msg_rewrite(struct smtpd_message *m)
+{
+    struct queue_file *nqf;
+
+    m->qf = queue_file_abort(m->qf);
+    if ((nqf = queue_file_create(m->queue_dir, m->id, NULL, 0,
+                                 m->why)) == NULL) {
+        m->err = errno ? errno : EIO;
+        return;
+    }
+    if (smtpd_milter_edit_apply(m->mods, m->hidden, msg_content_read,
+                                m->content, msg_content_write, nqf,
+                                m->why) < 0) {
+        m->err = errno ? errno : EIO;
+        (void) queue_file_abort(nqf);
+        return;
+    }
+    if (m->hold && queue_file_hold(nqf) < 0) {
+        m->err = errno ? errno : EIO;
+        (void) queue_file_abort(nqf);
+        return;
+    }
+    if (queue_file_commit(nqf, &m->env, m->why) < 0)
+        m->err = errno ? errno : EIO;
+}
 
 /* msg_work - on a queue thread: the blocking part of each step */
 static void
@@ -81,6 +139,19 @@ msg_work(struct smtpd_queue_job *job)
     struct smtpd_message *m = job->arg;
 
     switch (m->op) {
+    case MSG_FLUSH:
+        /* the milters read what is on disk: all of it, indexed */
+        if ((m->chunk_len > 0 && queue_file_append(m->qf, m->chunk,
+                                                   m->chunk_len) < 0)
+            || queue_file_flush(m->qf) < 0) {
+            m->err = errno ? errno : EIO;
+            (void) dstr_appendf(m->why, "write: %s", strerror(m->err));
+        } else if ((m->content = queue_file_content_open(m->queue_dir, m->id,
+                                                         m->why)) == NULL) {
+            m->err = errno ? errno : EIO;
+        }
+        m->chunk_len = 0;
+        break;
     case MSG_OPEN:
         m->qf = queue_file_create(m->queue_dir, m->id, m->received->data,
                                   m->received->len, m->why);
@@ -102,6 +173,12 @@ msg_work(struct smtpd_queue_job *job)
             (void) dstr_appendf(m->why, "write: %s", strerror(m->err));
         }
         m->chunk_len = 0;
+        if (m->mods != NULL && m->err == 0) {
+            msg_rewrite(m);
+            break;
+        }
+        if (m->hold && m->err == 0 && queue_file_hold(m->qf) < 0)
+            m->err = errno ? errno : EIO;
         /* commit frees the handle and removes the file if anything failed */
         if (queue_file_commit(m->qf, &m->env, m->why) < 0 && m->err == 0)
             m->err = errno ? errno : EIO;
@@ -143,6 +220,9 @@ msg_free(struct session *s)
     dstr_free(m->received);
     dstr_free(m->why);
     dstr_free(m->eod_reply);
+    m->content = queue_file_content_close(m->content);
+    m->mods = smtpd_milter_mods_free(m->mods);
+    smtpd_milter_edit_env_free(&m->menv);
     free(m->queue_dir);
     free(m->chunk);
     free(m->rcpt);
@@ -173,6 +253,8 @@ msg_received(struct session *s, struct smtpd_message *m)
     struct tm tm;
     const struct smtpd_xclient_forward *fwd = smtpd_xclient_forwarded(s);
 
+    if (s->prepend != NULL)
+        (void) dstr_append(d, s->prepend->data, s->prepend->len);
     localtime_r(&now, &tm);
     if (strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)",
                  &tm) == 0)
@@ -283,6 +365,170 @@ msg_envelope(struct session *s, struct smtpd_message *m)
     env->client_class = s->pers->class_name;
 }
 
+/*
+ * msg_eod_done - the end-of-data restrictions decided: commit, or remove
+ * and refuse. A session that died meanwhile removes its file.
+ */
+static void
+msg_eod_done(struct session *s, int result, struct dstr *reply)
+{
+    struct smtpd_message *m = s->msg;
+
+    if (result < 0 || (s->flags & SESSION_F_DEAD)) {
+        if (result < 0)
+            smtpd_session_log(s, LOG_LEVEL_INFO, "reject: END-OF-MESSAGE %s",
+                              reply->data);
+        m->after_reply = result < 0 ? reply->data : NULL;
+        msg_submit(s, MSG_ABORT);
+        return;
+    }
+    if (s->milters != NULL) {
+        msg_submit(s, MSG_FLUSH);       /* then the milters: msg_milter() */
+        return;
+    }
+    msg_envelope(s, m);
+    msg_submit(s, MSG_COMMIT);
+}
+
+/* msg_hidden - the header fields we wrote (PREPEND, Received:) */
+static size_t
+msg_hidden(const struct smtpd_message *m)
+{
+    const char *p, *nl, *end = m->received->data + m->received->len;
+    size_t  n = 0;
+
+    for (p = m->received->data; p < end; p = nl + 1) {
+        if (*p != ' ' && *p != '\t')
+            n++;
+        if ((nl = memchr(p, '\n', (size_t) (end - p))) == NULL)
+            break;
+    }
+    return n;
+}
+
+/*
+ * msg_milter_env - the envelope the milters left: their sender and
+ * recipients; a recipient that was there keeps its DSN options.
+ */
+static void
+msg_milter_env(struct session *s, struct smtpd_message *m)
+{
+    const char **list = xcalloc(s->rcpt_count + 1, sizeof(*list));
+    struct queue_file_rcpt *old = m->rcpt;
+    size_t  i;
+
+    for (i = 0; i < s->rcpt_count; i++)
+        list[i] = s->rcpt[i].addr;
+    smtpd_milter_edit_env(m->mods, list, s->rcpt_count, &m->menv);
+    free(list);
+    if (!m->menv.changed)
+        return;
+    if (m->menv.sender != NULL)
+        m->env.sender = m->menv.sender;
+    m->rcpt = xcalloc(m->menv.count + 1, sizeof(*m->rcpt));
+    for (i = 0; i < m->menv.count; i++) {
+        if (m->menv.rcpt[i].orig >= 0)
+            m->rcpt[i] = old[m->menv.rcpt[i].orig];
+        m->rcpt[i].address = m->menv.rcpt[i].addr;
+    }
+    free(old);
+    m->env.rcpt = m->rcpt;
+    m->env.rcpt_count = m->menv.count;
+}
+
+/* msg_milter_drop - no 250 yet: remove the file, then say reply */
+static void
+msg_milter_drop(struct session *s, struct smtpd_message *m,
+                const char *reply, int close_after)
+{
+    (void) dstr_set_str(m->eod_reply, reply);
+    m->after_reply = m->eod_reply->data;
+    m->close_after = close_after;
+    msg_submit(s, MSG_ABORT);
+}
+
+/*
+ * msg_milter_done - the milters have seen the message: refuse it, drop
+ * it (DISCARD), or commit it with their changes (into hold/ when one
+ * quarantined it).
+ */
+static void
+msg_milter_done(void *arg, const struct smtpd_milter_result *r)
+{
+    struct session *s = arg;
+    struct smtpd_message *m = s->msg;
+    struct dstr *queued;
+
+    s->flags &= ~SESSION_F_JOB;
+    if (s->flags & SESSION_F_DEAD) {
+        msg_submit(s, MSG_ABORT);
+        smtpd_session_end(s);
+        return;
+    }
+    switch (r->action) {
+    case SMTPD_MILTER_REJECT:
+    case SMTPD_MILTER_TEMPFAIL:
+        smtpd_session_log(s, LOG_LEVEL_INFO, "milter-reject: END-OF-MESSAGE"
+                          " %s; from=<%s>", r->reply, s->sender);
+        msg_milter_drop(s, m, r->reply, r->close);
+        break;
+    case SMTPD_MILTER_DISCARD:
+        smtpd_session_log(s, LOG_LEVEL_INFO, "%s: milter-discard:"
+                          " END-OF-MESSAGE: milter triggers DISCARD action",
+                          m->id);
+        queued = dstr_new(64, 256);
+        (void) dstr_appendf(queued, "250 2.0.0 Ok: queued as %s", m->id);
+        msg_milter_drop(s, m, queued->data, 0);
+        dstr_free(queued);
+        break;
+    default:
+        m->mods = smtpd_milter_take_mods(s->milters);
+        if (r->action == SMTPD_MILTER_QUARANTINE) {
+            m->hold = 1;
+            smtpd_session_log(s, LOG_LEVEL_INFO, "%s: milter-hold:"
+                              " END-OF-MESSAGE: %s; from=<%s>", m->id,
+                              r->quarantine, s->sender);
+        }
+        msg_envelope(s, m);
+        if (m->mods != NULL)
+            msg_milter_env(s, m);
+        if (m->env.rcpt_count == 0) {
+            smtpd_session_log(s, LOG_LEVEL_INFO, "%s: milter-discard:"
+                              " END-OF-MESSAGE: no recipients left", m->id);
+            queued = dstr_new(64, 256);
+            (void) dstr_appendf(queued, "250 2.0.0 Ok: queued as %s", m->id);
+            msg_milter_drop(s, m, queued->data, 0);
+            dstr_free(queued);
+            break;
+        }
+        if (m->mods != NULL && !smtpd_milter_mods_changed(m->mods))
+            m->mods = smtpd_milter_mods_free(m->mods);     /* envelope only */
+        msg_submit(s, MSG_COMMIT);
+        break;
+    }
+    smtpd_session_end(s);
+}
+
+/*
+ * msg_milter - the file holds the whole message: the milters read it.
+ * XXX They read it from the event loop (pread of a file just written:
+ * the page cache); the writes, fsyncs and the rewrite stay on threads.
+ */
+static void
+msg_milter(struct session *s, struct smtpd_message *m)
+{
+    struct smtpd_milter_args a;
+
+    memset(&a, 0, sizeof(a));
+    a.queue_id = m->id;
+    a.read = msg_content_read;
+    a.read_arg = m->content;
+    a.hidden = m->hidden = msg_hidden(m);
+    s->flags |= SESSION_F_JOB;          /* no input, no timer meanwhile */
+    smtpd_session_arm(s);
+    smtpd_milter_stage(s->milters, SMTPD_MILTER_EOM, &a, msg_milter_done, s);
+}
+
 /* msg_finish - the content is complete: commit, or remove and refuse */
 static void
 msg_finish(struct session *s)
@@ -295,15 +541,16 @@ msg_finish(struct session *s)
         return;
     }
     m->eod_reply = dstr_new(128, 2048);
-    if (smtpd_check(s, SMTPD_CHECK_EOD, NULL, m->eod_reply) < 0) {
-        smtpd_session_log(s, LOG_LEVEL_INFO, "reject: END-OF-MESSAGE %s",
-                          m->eod_reply->data);
-        m->after_reply = m->eod_reply->data;
-        msg_submit(s, MSG_ABORT);
+    switch (smtpd_check(s, SMTPD_CHECK_EOD, NULL, m->eod_reply, msg_eod_done)) {
+    case SMTPD_CHECK_WAIT:
+        return;                         /* msg_eod_done() goes on */
+    default:
+        msg_eod_done(s, -1, m->eod_reply);
+        return;
+    case 0:
+        msg_eod_done(s, 0, m->eod_reply);
         return;
     }
-    msg_envelope(s, m);
-    msg_submit(s, MSG_COMMIT);
 }
 
 /* msg_take - count decoded bytes; keep them unless the message failed */
@@ -353,6 +600,7 @@ msg_committed(struct session *s, struct smtpd_message *m)
     msg_log_queued(s, m);
     smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", m->id);
     smtpd_master_count(s->srv, s->service, SCOREBOARD_MESSAGES);
+    smtpd_session_history(s, CLIENT_HISTORY_MESSAGE);
     s->error_count = 0;
     s->junk_count = 0;
 }
@@ -380,6 +628,15 @@ msg_done(struct smtpd_queue_job *job)
         return;
     }
     switch (m->op) {
+    case MSG_FLUSH:
+        if (m->err != 0) {
+            log_error("%s: queue file %s", m->id, m->why->data);
+            m->after_reply = MSG_REPLY_STORAGE;
+            msg_submit(s, MSG_ABORT);
+        } else {
+            msg_milter(s, m);
+        }
+        break;
     case MSG_OPEN:
         if (m->err != 0) {
             int     bdat = m->bdat;
@@ -433,6 +690,8 @@ msg_done(struct smtpd_queue_job *job)
     case MSG_ABORT:
         if (m->after_reply != NULL)
             smtpd_session_reply(s, "%s", m->after_reply);
+        if (m->close_after)
+            smtpd_session_close(s);
         msg_free(s);
         if (s->bdat_error == NULL || s->bdat_last)
             smtpd_session_reset_transaction(s);
@@ -641,4 +900,18 @@ smtpd_message_free(struct session *s)
     }
     msg_free(s);
     return 0;
+}
+
+/* smtpd_message_id - the queue ID of the message being received, or "" */
+const char *
+smtpd_message_id(const struct session *s)
+{
+    return s->msg != NULL ? s->msg->id : "";
+}
+
+/* smtpd_message_size - its content bytes so far, or -1 */
+long long
+smtpd_message_size(const struct session *s)
+{
+    return s->msg != NULL ? s->msg->size : -1;
 }

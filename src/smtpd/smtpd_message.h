@@ -36,6 +36,10 @@
  *     then reply (if not NULL) is sent. Returns 1 when it had to wait.
  *     smtpd_message_free() is for smtpd_session_free(): it returns -1
  *     (and starts the removal) while a file is still open.
+ *
+ *     smtpd_message_id() and smtpd_message_size() describe the message
+ *     being received (from DATA or the first BDAT on): its queue ID and
+ *     the content bytes so far; "" and -1 without one.
  * RULES
  *     One job per session at a time (SESSION_F_JOB). The envelope strings
  *     handed to the writer are the session's and stay put while it runs.
@@ -55,5 +59,7 @@ void    smtpd_message_bdat(struct session *s, long long size, int last);
 int     smtpd_message_input(struct session *s);
 int     smtpd_message_reset(struct session *s, const char *reply);
 int     smtpd_message_free(struct session *s);
+const char *smtpd_message_id(const struct session *s);
+long long smtpd_message_size(const struct session *s);
 
 #endif

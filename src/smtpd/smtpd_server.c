@@ -1,6 +1,7 @@
 /* smtpd_server - a worker's listeners, shared resources and sessions; see smtpd_server.h. */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,19 +12,27 @@
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 #include "conf/conf.h"
 #include "conf/params.h"
 #include "conf/personality.h"
+#include "global/anvil.h"
 #include "smtpd/smtpd_check.h"
+#include "smtpd/smtpd_classify.h"
+#include "smtpd/smtpd_policy.h"
 #include "smtpd/smtpd_dns.h"
+#include "smtpd/smtpd_limits.h"
 #include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_queue.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 #include "smtpd/smtpd_tls.h"
 
-#define SMTPD_HOSTS_FILE "/etc/hosts"
+
+/* out of descriptors: accepting pauses this long, doubling up to MAX */
+#define SMTPD_ACCEPT_PAUSE_MIN_MS 100
+#define SMTPD_ACCEPT_PAUSE_MAX_MS 1000
 
 struct smtpd_listener {
     struct smtpd_server *srv;
@@ -31,6 +40,9 @@ struct smtpd_listener {
     size_t  service;
     enum smtpd_stress stress;          /* AUTO, or forced */
     int     auto_stress;               /* AUTO: the master's state */
+    struct event *pause_ev;            /* re-enables accepting; or NULL */
+    unsigned pauses;                   /* pauses in this episode */
+    int     pause_ms;                  /* length of the last pause */
     struct smtpd_listener *next;
 };
 
@@ -56,7 +68,8 @@ smtpd_server_new(struct event_base *base, const struct conf *conf)
     if (p == NULL)
         log_panic("%s: no base personality", __func__);
     if (p->smtpd_peername_lookup)
-        srv->dns = smtpd_dns_new(base, SMTPD_HOSTS_FILE);
+        srv->dns = smtpd_dns_new(base, p->smtpd_dns_hosts_file,
+                                 p->smtpd_dns_resolv_conf);
     /* XXX one TLS context per worker, from the main file: a service's
      * -o smtpd_tls_cert_file is not honoured yet */
     if (p->smtpd_tls_cert_file && *p->smtpd_tls_cert_file) {
@@ -72,6 +85,8 @@ smtpd_server_new(struct event_base *base, const struct conf *conf)
         dstr_free(why);
     }
     srv->queue = smtpd_queue_new(base, (int) p->smtpd_queue_threads);
+    srv->policy = smtpd_policy_new(base);
+    srv->classify = smtpd_classify_new(base, conf, p);
     return srv;
 }
 
@@ -126,35 +141,102 @@ smtpd_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
     const struct personality *pers;
     int     stress = smtpd_listener_stressed(l);
     struct netaddr addr;
+    char    text[NETADDR_TEXT_MAX];
+    const char *class_name;
 
     (void) evl;
+    if (l->pauses > 0) {
+        log_info("smtpd: accept: working again after %u pause(s)",
+                 l->pauses);
+        l->pauses = 0;
+    }
     if (srv->stopping) {
         close(fd);
         return;
     }
-    /* XXX the client classifier comes later: every client is "default" */
-    if (netaddr_from_sockaddr(&addr, NULL, sa, (socklen_t) salen) < 0)
+    /*
+     * The class decides admission (reserved slots, eviction): from the
+     * address alone, and what this worker knows of its history. Behind
+     * a balancer that is the balancer's; the session classifies again
+     * once the PROXY header named the client.
+     */
+    if (netaddr_from_sockaddr(&addr, NULL, sa, (socklen_t) salen) < 0
+        || netaddr_format(&addr, text, sizeof(text)) < 0) {
         memset(&addr, 0, sizeof(addr));
-    if (smtpd_master_admit(srv, l->service, PERSONALITY_DEFAULT_CLASS, &addr,
-                           fd, &stress) < 0)
+        (void) str_copy(text, sizeof(text), "unknown");
+    }
+    class_name = smtpd_classify_name(srv->classify,
+                                     conf_params(srv->conf, l->service,
+                                                 NULL, 0),
+                                     &addr, text, NULL);
+    if (smtpd_master_admit(srv, l->service, class_name, &addr, fd,
+                           &stress) < 0)
         return;                         /* refused with 421 4.3.2 */
     if (l->stress != SMTPD_STRESS_AUTO)
         stress = l->stress == SMTPD_STRESS_ON;
-    pers = conf_personality(srv->conf, l->service, PERSONALITY_DEFAULT_CLASS,
-                            stress);
+    pers = conf_personality(srv->conf, l->service, class_name, stress);
     if (pers == NULL)
         log_panic("%s: no personality for service %zu", __func__, l->service);
     (void) smtpd_session_new(srv, fd, sa, (socklen_t) salen, l->service,
                              pers);
 }
 
-/* smtpd_server_accept_error - log, and keep listening */
+/* smtpd_server_accept_resume - a pause is over: try accepting again */
+static void
+smtpd_server_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct smtpd_listener *l = arg;
+
+    (void) fd;
+    (void) what;
+    if (!l->srv->stopping)
+        (void) evconnlistener_enable(l->l);
+}
+
+/*
+ * smtpd_server_accept_error - accept failed.
+ *
+ * Out of descriptors or kernel memory (EMFILE, ENFILE, ENOBUFS, ENOMEM)
+ * the pending connection stays in the backlog and the listening socket
+ * stays readable: retrying at once would spin the loop and flood the
+ * log while nothing can change. So the listener pauses, 100 ms at
+ * first and twice as long each time it fails again, up to 1 s; ending
+ * sessions free descriptors meanwhile, and the clients wait in the
+ * backlog. One warning starts an episode and the first accept that
+ * works ends it (smtpd_server_accept). Any other error concerns one
+ * connection only: it is logged and accepting goes on.
+ */
 static void
 smtpd_server_accept_error(struct evconnlistener *evl, void *arg)
 {
-    (void) evl;
-    (void) arg;
-    log_warn("smtpd: accept: %m");
+    struct smtpd_listener *l = arg;
+    int     err = EVUTIL_SOCKET_ERROR();
+    struct timeval tv;
+
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+        log_warn("smtpd: accept: %s", strerror(err));
+        return;
+    }
+    if (l->pauses == 0)
+        l->pause_ms = SMTPD_ACCEPT_PAUSE_MIN_MS;
+    else if ((l->pause_ms *= 2) > SMTPD_ACCEPT_PAUSE_MAX_MS)
+        l->pause_ms = SMTPD_ACCEPT_PAUSE_MAX_MS;
+    if (l->pauses < UINT_MAX)
+        l->pauses++;
+    if (l->pauses == 1)
+        log_warn("smtpd: accept: %s; pausing accepts for %d ms",
+                 strerror(err), l->pause_ms);
+    if (l->pause_ev == NULL)
+        l->pause_ev = evtimer_new(l->srv->base, smtpd_server_accept_resume,
+                                  l);
+    if (l->pause_ev == NULL) {
+        log_error("smtpd: accept: cannot pause: no timer");
+        return;
+    }
+    (void) evconnlistener_disable(evl);
+    tv.tv_sec = l->pause_ms / 1000;
+    tv.tv_usec = (l->pause_ms % 1000) * 1000;
+    (void) evtimer_add(l->pause_ev, &tv);
 }
 
 /* smtpd_server_listen - accept on a listening socket for a service */
@@ -216,6 +298,8 @@ smtpd_server_free_listeners(struct smtpd_server *srv)
 
     while ((l = srv->listeners) != NULL) {
         srv->listeners = l->next;
+        if (l->pause_ev != NULL)
+            event_free(l->pause_ev);
         evconnlistener_free(l->l);
         free(l);
     }
@@ -263,12 +347,20 @@ smtpd_server_free(struct smtpd_server *srv)
     smtpd_server_free_listeners(srv);
     for (s = srv->sessions; s != NULL; s = next) {
         next = s->next;
+        if (s->check != NULL) {
+            smtpd_check_cancel(s);      /* ends the session too */
+            continue;
+        }
         s->flags |= SESSION_F_DEAD;
         smtpd_session_end(s);
     }
     smtpd_master_detach(srv);
     smtpd_check_flush();
+    smtpd_limits_flush();
+    srv->anvil = anvil_free(srv->anvil);
     srv->queue = smtpd_queue_free(srv->queue);
+    srv->policy = smtpd_policy_free(srv->policy);
+    srv->classify = smtpd_classify_free(srv->classify);
     srv->dns = smtpd_dns_free(srv->dns);
     srv->tls = smtpd_tls_free(srv->tls);
     if (srv->sessions != NULL)

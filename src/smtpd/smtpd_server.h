@@ -34,7 +34,11 @@
  *     returned; it waits for outstanding queue jobs.
  * DIAGNOSTICS
  *     Unusable resources (TLS files, queue directory) are fatal at
- *     smtpd_server_new(); accept errors are logged and retried.
+ *     smtpd_server_new(); accept errors are logged and retried. Out of
+ *     descriptors (EMFILE, ENFILE) or kernel memory, a listener pauses
+ *     100 ms, doubling up to 1 s, until accept works again, with one
+ *     warning ("accept: Too many open files; pausing accepts for 100
+ *     ms") and one info line ("working again after N pause(s)").
  * SEE ALSO
  *     smtpd/smtpd_session.h, conf/conf.h
  */
@@ -45,6 +49,7 @@
 
 #include "conf/conf.h"
 
+struct anvil;
 struct event_base;
 struct session;
 struct smtpd_listener;
@@ -63,8 +68,12 @@ struct smtpd_server {
     struct smtpd_dns *dns;
     struct smtpd_tls *tls;             /* NULL: no STARTTLS */
     struct smtpd_queue *queue;
+    struct smtpd_policy *policy;       /* policy server connections */
+    struct smtpd_classify *classify;   /* client classes and history */
     struct smtpd_listener *listeners;
     struct smtpd_master *master;       /* NULL: a standalone worker */
+    struct anvil *anvil;               /* per-client limits table (owned) */
+    size_t  anvil_wslot;               /* our worker slot in it */
     struct session *sessions;
     size_t  nsessions;
     unsigned long next_id;

@@ -17,10 +17,15 @@
 #include "util/xalloc.h"
 #include "conf/params.h"
 #include "conf/personality.h"
+#include "global/client_history.h"
+#include "smtpd/smtpd_classify.h"
 #include "smtpd/smtpd_cmd.h"
 #include "smtpd/smtpd_dns.h"
+#include "smtpd/smtpd_limits.h"
 #include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_message.h"
+#include "smtpd/smtpd_milter.h"
+#include "smtpd/smtpd_proxy.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 #include "smtpd/smtpd_tls.h"
@@ -33,6 +38,8 @@ static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_run(struct session *s);
+static void session_greet_now(struct session *s);
+static void session_early_talker(struct session *s);
 static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void session_vreply(struct session *s, int count, const char *fmt,
                            va_list ap) __attribute__((format(printf, 3, 0)));
@@ -98,6 +105,16 @@ smtpd_session_arm(struct session *s)
         case SESSION_LOOKUP:
             deadline = s->state_start + p->smtpd_peername_lookup_timeout;
             break;
+        case SESSION_PAUSE:
+            deadline = s->connected + p->smtpd_greet_pause;
+            break;
+        case SESSION_PROXY:
+            /* a value we do not know: the timer ends the session now */
+            deadline = s->state_start
+                + (smtpd_proxy_protocol(p->smtpd_upstream_proxy_protocol)
+                   == SMTPD_PROXY_HAPROXY ? p->smtpd_upstream_proxy_timeout
+                   : 0);
+            break;
         case SESSION_TLS:
             deadline = s->state_start + p->smtpd_starttls_timeout;
             break;
@@ -148,7 +165,7 @@ smtpd_session_set_personality(struct session *s,
 {
     if (pers == NULL || pers == s->pers)
         return;
-    smtpd_master_session_restress(s, s->pers->stress, pers->stress);
+    smtpd_master_session_move(s, s->pers, pers);
     s->pers = pers;
     s->p = &pers->params;
     if (s->state != SESSION_CLOSING)
@@ -209,6 +226,7 @@ smtpd_session_close(struct session *s)
     (void) bufferevent_disable(s->bev, EV_READ);
     smtpd_session_set_state(s, SESSION_CLOSING);
     smtpd_master_session_close(s);
+    smtpd_limits_disconnect(s);
 }
 
 /*
@@ -221,8 +239,11 @@ smtpd_session_reset_transaction(struct session *s)
 {
     size_t  i;
 
-    if (s->sender != NULL)
+    if (s->sender != NULL) {
         smtpd_xclient_forward_reset(s);
+        if (s->milters != NULL)
+            smtpd_milter_abort(s->milters);
+    }
     free(s->sender);
     s->sender = NULL;
     free(s->mail_envid);
@@ -241,6 +262,8 @@ smtpd_session_reset_transaction(struct session *s)
     s->bdat_remaining = 0;
     s->bdat_last = 0;
     s->bdat_error = NULL;
+    dstr_free(s->prepend);
+    s->prepend = NULL;
 }
 
 /* session_log_disconnect - Postfix's one line with command counts */
@@ -281,23 +304,30 @@ static void
 smtpd_session_free(struct session *s)
 {
     s->flags |= SESSION_F_DEAD;
+    if (s->milters != NULL)
+        smtpd_milter_interrupt(s->milters);    /* a waiting stage ends now */
     if (s->flags & SESSION_F_JOB)
         return;
     if (smtpd_message_free(s) < 0)
         return;                         /* removal of the file started */
     if (s->dns != NULL)
         smtpd_dns_cancel(s->dns);
-    if (s->state != SESSION_LOOKUP)
+    smtpd_classify_cancel(s->classify);
+    if (s->state != SESSION_LOOKUP && s->state != SESSION_PROXY)
         session_log_disconnect(s);
     smtpd_master_session_close(s);
+    smtpd_limits_disconnect(s);
     smtpd_server_remove(s->srv, s);
     event_free(s->timer);
+    s->milters = smtpd_milter_free(s->milters);
     bufferevent_free(s->bev);          /* TLS: frees the plain one too */
     smtpd_session_reset_transaction(s);
     smtpd_xclient_free(s);
     free(s->helo);
     free(s->tls);
+    free(s->proxy);
     free(s->name);
+    free(s->reverse_name);
     free(s);
 }
 
@@ -319,28 +349,288 @@ smtpd_session_end(struct session *s)
         smtpd_session_free(s);
 }
 
-/* session_greet - the client's name is known: log and greet */
+/*
+ * session_milter_connected - the milters heard of the client: greet. A
+ * milter that rejected the connection answers every later command (the
+ * milter client keeps its reply), as Postfix does; a 421 ends it now.
+ */
 static void
-session_greet(struct session *s)
+session_milter_connected(void *arg, const struct smtpd_milter_result *r)
 {
-    log_info("connect from %s[%s]", s->name, s->addr_text);
+    struct session *s = arg;
+
+    s->flags &= ~SESSION_F_JOB;
+    if (!(s->flags & SESSION_F_DEAD) && s->state != SESSION_CLOSING) {
+        if (r->action == SMTPD_MILTER_REJECT
+            || r->action == SMTPD_MILTER_TEMPFAIL)
+            log_info("milter-reject: CONNECT from %s[%s]: %s", s->name,
+                     s->addr_text, r->reply);
+        smtpd_session_set_state(s, SESSION_COMMAND);
+        if (r->close) {
+            smtpd_session_reply_nocount(s, "%s", r->reply);
+            smtpd_session_close(s);
+        } else {
+            smtpd_session_reply_nocount(s, "220 %s", s->p->smtpd_banner);
+            session_run(s);
+        }
+    }
+    smtpd_session_end(s);
+}
+
+/* session_greet_now - log and greet; the milters hear of the client first */
+static void
+session_greet_now(struct session *s)
+{
+    log_info("connect from %s[%s]%s%s", s->name, s->addr_text,
+             strcmp(s->pers->class_name, PERSONALITY_DEFAULT_CLASS) != 0
+             ? " class=" : "",
+             strcmp(s->pers->class_name, PERSONALITY_DEFAULT_CLASS) != 0
+             ? s->pers->class_name : "");
     smtpd_session_set_state(s, SESSION_COMMAND);
+    if (s->milters == NULL && (s->milters = smtpd_milter_new(s)) != NULL) {
+        s->flags |= SESSION_F_JOB;      /* no input, no timer meanwhile */
+        smtpd_session_arm(s);
+        smtpd_milter_stage(s->milters, SMTPD_MILTER_CONNECT, NULL,
+                           session_milter_connected, s);
+        return;
+    }
     smtpd_session_reply_nocount(s, "220 %s", s->p->smtpd_banner);
     session_run(s);
 }
 
+/*
+ * session_greet - the client's name is known: classify again by name,
+ * then greet, or first wait out smtpd_greet_pause (counted from the
+ * connection) to see whether the client talks before its turn.
+ */
+static void
+session_greet(struct session *s)
+{
+    smtpd_session_classify(s);
+    if (s->p->smtpd_greet_pause > 0
+        && smtpd_session_now() < s->connected + s->p->smtpd_greet_pause) {
+        smtpd_session_set_state(s, SESSION_PAUSE);
+        if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+            session_early_talker(s);
+        return;
+    }
+    session_greet_now(s);
+}
+
+/*
+ * session_early_talker - the client sent something before the greeting
+ * (with smtpd_greet_pause set): remember it, then either refuse
+ * (smtpd_early_talker_action = reject) or go on as a suspect.
+ */
+static void
+session_early_talker(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    const struct personality *pers;
+    char    first[64];
+    ev_ssize_t got;
+
+    if (s->flags & SESSION_F_EARLY)
+        return;
+    s->flags |= SESSION_F_EARLY;
+    got = evbuffer_copyout(in, first, sizeof(first) - 1);
+    first[got > 0 ? (size_t) got : 0] = '\0';
+    first[strcspn(first, "\r\n")] = '\0';
+    log_info("early talker from %s[%s] after %lld ms: %zu byte(s): %s",
+             s->name, s->addr_text, smtpd_session_now() - s->connected,
+             evbuffer_get_length(in), first);
+    smtpd_session_history(s, CLIENT_HISTORY_EARLY_TALK);
+    if (strcmp(s->p->smtpd_early_talker_action, "suspect") == 0) {
+        pers = conf_personality(s->srv->conf, s->service,
+                                CLIENT_HISTORY_SUSPECT, s->pers->stress);
+        if (pers != NULL)
+            smtpd_session_set_personality(s, pers);
+        return;                         /* the pause goes on */
+    }
+    smtpd_session_reply_nocount(s, "554 5.5.1 %s Error: talking before the"
+                                " greeting", smtpd_server_hostname(s->p));
+    smtpd_session_close(s);
+}
+
+/*
+ * smtpd_session_classify - name the client's class again (its name or
+ * its address changed, or its history arrived) and take that class's
+ * personality, keeping the stress state.
+ */
+void
+smtpd_session_classify(struct session *s)
+{
+    const char *name;
+    const struct personality *pers;
+
+    if (s->flags & SESSION_F_EARLY)
+        return;                         /* an early talker stays suspect */
+    name = smtpd_classify_name(s->srv->classify, s->p, &s->addr,
+                               s->addr_text, s->name);
+    if (strcmp(name, s->pers->class_name) == 0)
+        return;
+    pers = conf_personality(s->srv->conf, s->service, name, s->pers->stress);
+    if (pers == NULL)
+        return;
+    log_info("%s[%s]: client class %s", s->name, s->addr_text, name);
+    smtpd_session_set_personality(s, pers);
+}
+
+/* smtpd_session_history - record what the client did */
+void
+smtpd_session_history(struct session *s, int event)
+{
+    smtpd_classify_event(s->srv->classify, s->p, &s->addr,
+                         (enum client_history_event) event);
+}
+
+/* session_classified - the client's history arrived */
+static void
+session_classified(void *arg)
+{
+    struct session *s = arg;
+
+    s->classify = NULL;
+    if (s->state != SESSION_CLOSING && !(s->flags & SESSION_F_DEAD))
+        smtpd_session_classify(s);
+    if (s->state == SESSION_LOOKUP && s->dns == NULL)
+        session_greet(s);
+    smtpd_session_end(s);
+}
+
 /* session_dns_done - the name lookup answered */
 static void
-session_dns_done(void *arg, const char *name)
+session_dns_done(void *arg, const struct smtpd_dns_answer *a)
 {
     struct session *s = arg;
 
     s->dns = NULL;
     free(s->name);
-    s->name = xstrdup(name);
-    if (s->state == SESSION_LOOKUP)
+    s->name = xstrdup(a->name);
+    free(s->reverse_name);
+    s->reverse_name = xstrdup(a->reverse_name);
+    s->name_status = a->name_status;
+    s->reverse_status = a->reverse_status;
+    if (s->state == SESSION_LOOKUP && s->classify == NULL)
         session_greet(s);
     smtpd_session_end(s);
+}
+
+/*
+ * session_lookup - the client's address is final: find its name, then
+ * greet. Anything keyed on the client's address belongs from here on,
+ * not at accept time: behind a balancer the accepted address is the
+ * balancer's until the PROXY header has been read.
+ */
+static void
+session_lookup(struct session *s)
+{
+    smtpd_session_classify(s);
+    if (smtpd_limits_connect(s) < 0)
+        return;                         /* 421 4.7.0: too many connections */
+    smtpd_session_history(s, CLIENT_HISTORY_CONNECT);
+    /* the greeting waits for the name and the history, in parallel */
+    smtpd_classify_cancel(s->classify);
+    s->classify = smtpd_classify_refresh(s->srv->classify, s->p, &s->addr,
+                                         session_classified, s);
+    if (s->srv->dns != NULL && s->p->smtpd_peername_lookup)
+        s->dns = smtpd_dns_lookup(s->srv->dns, &s->addr, session_dns_done, s);
+    if (s->dns != NULL || s->classify != NULL)
+        smtpd_session_set_state(s, SESSION_LOOKUP);
+    else
+        session_greet(s);
+}
+
+/*
+ * session_proxy_fail - no usable PROXY header: log why and hang up
+ * without a word, as Postfix does. A greeting would only help a client
+ * that reached the service around the balancer, which it must not.
+ */
+static void
+session_proxy_fail(struct session *s, const char *why)
+{
+    log_warn("haproxy read: %s from [%s]", why, s->addr_text);
+    s->flags |= SESSION_F_DEAD;
+}
+
+/*
+ * session_proxy_unsupported - smtpd_upstream_proxy_protocol names a
+ * protocol we do not speak: every connection fails, and says why.
+ */
+static void
+session_proxy_unsupported(struct session *s)
+{
+    struct dstr *why = dstr_new(64, 512);
+
+    (void) dstr_appendf(why, "unsupported smtpd_upstream_proxy_protocol"
+                        " \"%.64s\" (use haproxy, or leave it empty)",
+                        s->p->smtpd_upstream_proxy_protocol);
+    session_proxy_fail(s, why->data);
+    dstr_free(why);
+}
+
+/*
+ * session_proxy_input - state PROXY: try the input received so far.
+ * Only the header's own bytes are taken from the buffer: SMTP commands
+ * pipelined behind it stay there for the session. On success the
+ * header's source becomes the client before anything looks at it: the
+ * name lookup, the greeting, logs, restrictions, policy, XCLIENT
+ * authorization and the Received: header all see the real client. A
+ * LOCAL (v2) or UNKNOWN (v1) header keeps the connection's address.
+ */
+static void
+session_proxy_input(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t  avail = evbuffer_get_length(in), consumed;
+    char    via[NETADDR_TEXT_MAX], dst[NETADDR_TEXT_MAX];
+    unsigned via_port = s->port;
+    struct smtpd_proxy_hdr hdr;
+    struct netaddr plain;
+    enum smtpd_proxy_result r;
+    struct dstr *why;
+    unsigned char *buf;
+
+    if (smtpd_proxy_protocol(s->p->smtpd_upstream_proxy_protocol)
+        != SMTPD_PROXY_HAPROXY) {
+        session_proxy_unsupported(s);
+        return;
+    }
+    if (avail > SMTPD_PROXY_MAX)
+        avail = SMTPD_PROXY_MAX;        /* the parser decides within it */
+    if (avail == 0 || (buf = evbuffer_pullup(in, (ev_ssize_t) avail)) == NULL)
+        return;
+    why = dstr_new(64, 256);
+    r = smtpd_proxy_parse(buf, avail, &hdr, &consumed, why);
+    if (r != SMTPD_PROXY_OK) {
+        if (r == SMTPD_PROXY_BAD)
+            session_proxy_fail(s, why->data);
+        dstr_free(why);
+        return;
+    }
+    dstr_free(why);
+    (void) evbuffer_drain(in, consumed);
+    if (hdr.local) {
+        log_info("proxy-accept: [%s]:%u: PROXY v%d %s: the connection's"
+                 " address stands", s->addr_text, s->port, hdr.version,
+                 hdr.version == 1 ? "UNKNOWN" : "LOCAL");
+    } else {
+        (void) str_copy(via, sizeof(via), s->addr_text);
+        s->addr = hdr.src;
+        s->port = hdr.src_port;
+        (void) netaddr_unmap(&plain, &s->addr);
+        if (netaddr_format(&plain, s->addr_text, sizeof(s->addr_text)) < 0)
+            (void) str_copy(s->addr_text, sizeof(s->addr_text), "unknown");
+        (void) netaddr_unmap(&plain, &hdr.dst);
+        if (netaddr_format(&plain, dst, sizeof(dst)) < 0)
+            (void) str_copy(dst, sizeof(dst), "unknown");
+        s->proxy = xmalloc(sizeof(*s->proxy));
+        *s->proxy = hdr;
+        log_info("proxy-accept: [%s]:%u to [%s]:%u via [%s]:%u (PROXY v%d)",
+                 s->addr_text, s->port, dst, hdr.dst_port, via, via_port,
+                 hdr.version);
+    }
+    session_lookup(s);
 }
 
 /* smtpd_session_new - a connection was accepted: start its session */
@@ -354,6 +644,7 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
 
     s->srv = srv;
     s->id = ++srv->next_id;
+    s->connected = smtpd_session_now();
     s->service = service;
     s->pers = pers;
     s->p = &pers->params;
@@ -365,6 +656,7 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
     if (netaddr_format(&plain, s->addr_text, sizeof(s->addr_text)) < 0)
         (void) str_copy(s->addr_text, sizeof(s->addr_text), "unknown");
     s->name = xstrdup(SMTPD_DNS_UNKNOWN);
+    s->reverse_name = xstrdup(SMTPD_DNS_UNKNOWN);
     s->bev = s->plain = bufferevent_socket_new(srv->base, fd,
                                                BEV_OPT_CLOSE_ON_FREE);
     s->timer = evtimer_new(srv->base, session_timer_cb, s);
@@ -378,12 +670,13 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
     smtpd_master_session_open(s);
 
     s->last_verb = NULL;
-    if (srv->dns != NULL && s->p->smtpd_peername_lookup) {
-        smtpd_session_set_state(s, SESSION_LOOKUP);
-        s->dns = smtpd_dns_lookup(srv->dns, &s->addr, session_dns_done, s);
-    } else {
-        session_greet(s);
+    if (smtpd_proxy_protocol(s->p->smtpd_upstream_proxy_protocol)
+        != SMTPD_PROXY_NONE) {
+        /* behind a balancer: its header names the client (first) */
+        smtpd_session_set_state(s, SESSION_PROXY);
+        return s;
     }
+    session_lookup(s);
     return s;
 }
 
@@ -393,6 +686,7 @@ session_timeout(struct session *s)
 {
     log_info("timeout after %s from %s[%s]", session_verb(s), s->name,
              s->addr_text);
+    smtpd_session_history(s, CLIENT_HISTORY_TIMEOUT);
     smtpd_master_count(s->srv, s->service, SCOREBOARD_TIMEOUTS);
     smtpd_session_reply_nocount(s, "421 4.4.2 %s Error: timeout exceeded",
                                 smtpd_server_hostname(s->p));
@@ -415,10 +709,22 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
         session_run(s);
     } else {
         switch (s->state) {
+        case SESSION_PROXY:
+            if (smtpd_proxy_protocol(s->p->smtpd_upstream_proxy_protocol)
+                == SMTPD_PROXY_HAPROXY)
+                session_proxy_fail(s, "time limit exceeded");
+            else
+                session_proxy_unsupported(s);
+            break;
         case SESSION_LOOKUP:
             smtpd_dns_cancel(s->dns);
             s->dns = NULL;
+            smtpd_classify_cancel(s->classify);
+            s->classify = NULL;
             session_greet(s);
+            break;
+        case SESSION_PAUSE:
+            session_greet_now(s);
             break;
         case SESSION_CLOSING:
             if (smtpd_session_now() >= s->state_start + s->p->smtpd_timeout)
@@ -536,6 +842,7 @@ session_command(struct session *s)
         && s->state != SESSION_CLOSING) {
         log_info("too many errors after %s from %s[%s]", session_verb(s),
                  s->name, s->addr_text);
+        smtpd_session_history(s, CLIENT_HISTORY_ERROR);
         smtpd_session_reply_nocount(s, "421 4.7.0 %s Error: too many errors",
                                     smtpd_server_hostname(s->p));
         smtpd_session_close(s);
@@ -592,7 +899,12 @@ session_read_cb(struct bufferevent *bev, void *arg)
 
     (void) bev;
     s->last_read = smtpd_session_now();
-    if (s->state == SESSION_COMMAND || s->state == SESSION_DATA
+    if (s->state == SESSION_PROXY)
+        session_proxy_input(s);
+    else if ((s->state == SESSION_LOOKUP || s->state == SESSION_PAUSE)
+             && s->p->smtpd_greet_pause > 0)
+        session_early_talker(s);
+    else if (s->state == SESSION_COMMAND || s->state == SESSION_DATA
         || s->state == SESSION_BDAT) {
         session_run(s);
         if (s->state != SESSION_CLOSING)
@@ -652,6 +964,12 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
             log_info("SSL_accept error from %s[%s]: %s", s->name,
                      s->addr_text, why->len ? why->data : "lost connection");
             dstr_free(why);
+        } else if (s->state == SESSION_PROXY) {
+            if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+                session_proxy_fail(s, "lost connection within the header");
+            else
+                log_info("haproxy read: lost connection before the header"
+                         " from [%s]", s->addr_text);
         } else if (s->state != SESSION_CLOSING) {
             log_info("lost connection after %s from %s[%s]", session_verb(s),
                      s->name, s->addr_text);

@@ -21,7 +21,10 @@
  *     master tightens open sessions with it when stress begins.
  *
  *     Timers. One per session, re-armed on every state change:
+ *       PROXY    smtpd_upstream_proxy_timeout from connect, for the
+ *                PROXY protocol header (a service behind HAProxy);
  *       LOOKUP   smtpd_peername_lookup_timeout from connect;
+ *       PAUSE    until smtpd_greet_pause after connect;
  *       COMMAND  smtpd_timeout: from the last read, or, with
  *                smtpd_per_request_deadline, from the start of the
  *                command line (a trickling client cannot stretch it);
@@ -68,16 +71,25 @@
 
 struct smtpd_server;
 struct smtpd_message;
+struct smtpd_milters;
+struct smtpd_limits;
+struct smtpd_proxy_hdr;
 struct smtpd_xclient;
 struct smtpd_xclient_forward;
+struct check_run;
+struct smtpd_classify_req;
+struct cmd_args;
+struct dstr;
 
 enum session_state {
     SESSION_LOOKUP,                    /* finding the client's name */
+    SESSION_PAUSE,                     /* smtpd_greet_pause */
     SESSION_COMMAND,                   /* reading command lines */
     SESSION_DATA,                      /* reading DATA content */
     SESSION_BDAT,                      /* reading a BDAT chunk */
     SESSION_TLS,                       /* TLS handshake */
     SESSION_CLOSING,                   /* last reply going out */
+    SESSION_PROXY,                     /* reading the PROXY header (first) */
 };
 
 /* s->flags */
@@ -90,6 +102,8 @@ enum session_state {
 #define SESSION_F_EHLO     0x040       /* last greeting was EHLO */
 #define SESSION_F_OUTFULL  0x080       /* too many replies unread */
 #define SESSION_F_UNCOUNTED 0x100      /* its slot is free (closing) */
+#define SESSION_F_EARLY    0x200       /* talked before the greeting */
+#define SESSION_F_REJECTED 0x400       /* a restriction said no (history) */
 
 struct smtpd_rcpt {
     char   *addr;                      /* internal form */
@@ -113,6 +127,7 @@ struct session {
     long long wait_start;              /* start of the current request */
     long long last_read;               /* last bytes from the client */
     long long sleep_until;             /* tarpit wake-up */
+    long long connected;               /* ms, monotonic: accept time */
     long long data_bytes;              /* received in this DATA/BDAT */
 
     /* the client */
@@ -120,11 +135,17 @@ struct session {
     unsigned port;
     char    addr_text[NETADDR_TEXT_MAX];
     char   *name;                      /* verified name or "unknown" */
+    char   *reverse_name;              /* PTR name or "unknown" */
+    int     name_status;               /* enum smtpd_dns_status of name */
+    int     reverse_status;            /* ... and of reverse_name */
     struct smtpd_dns_req *dns;
+    struct smtpd_classify_req *classify;       /* history being asked */
     char   *helo;
     struct smtpd_tls_info *tls;        /* after a handshake */
     struct smtpd_xclient *xclient;     /* after XCLIENT: the real client */
     struct smtpd_xclient_forward *xforward;     /* XFORWARD, or NULL */
+    struct smtpd_proxy_hdr *proxy;     /* PROXY header naming it, or NULL */
+    struct smtpd_limits *limits;       /* counted in srv->anvil, or NULL */
 
     /* the transaction */
     char   *sender;                    /* NULL: no MAIL yet */
@@ -139,6 +160,10 @@ struct session {
     long long bdat_remaining;          /* bytes of the chunk still to come */
     int     bdat_last;                 /* this chunk is LAST */
     const char *bdat_error;            /* reply for a chunk being skipped */
+    struct dstr *prepend;              /* PREPEND headers, or NULL */
+    struct check_run *check;           /* a restriction walk waiting */
+    struct cmd_args *cmd;              /* the command executing */
+    struct smtpd_milters *milters;     /* smtpd_milters, or NULL */
 
     /* counters, each with a maximum from the personality */
     unsigned long error_count;
@@ -171,6 +196,8 @@ void    smtpd_session_log(struct session *s, enum log_level level,
                           const char *fmt, ...)
             __attribute__((format(printf, 3, 4)));
 void    smtpd_session_end(struct session *s);
+void    smtpd_session_classify(struct session *s);
+void    smtpd_session_history(struct session *s, int event);
 long long smtpd_session_now(void);
 
 #endif

@@ -15,6 +15,7 @@
 #include "conf/params.h"
 #include "conf/personality.h"
 #include "smtpd/smtpd_dns.h"
+#include "smtpd/smtpd_limits.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
 #include "smtpd/smtpd_xclient.h"
@@ -566,21 +567,14 @@ xc_set(char **dst, const char *value)
 }
 
 /*
- * xc_personality - the personality of the new identity. The class is
- * "default" and stress what it was: the service's -o settings and the
- * stress state still apply.
- * XXX the classifier, when it comes, names the class here from the new
- * address; the scoreboard then has to move the class count too.
+ * xc_personality - the personality of the new identity: the class the
+ * classifier names for it, the stress state what it was (the service's
+ * -o settings and the stress state still apply).
  */
 static void
 xc_personality(struct session *s)
 {
-    const struct personality *pers;
-
-    pers = conf_personality(s->srv->conf, s->service,
-                            PERSONALITY_DEFAULT_CLASS, s->pers->stress);
-    if (pers != NULL)
-        smtpd_session_set_personality(s, pers);
+    smtpd_session_classify(s);
 }
 
 /*
@@ -656,6 +650,8 @@ smtpd_xclient_proceed(struct session *s, const struct smtpd_xclient_attrs *a)
     log_info("connect from %s[%s] (XCLIENT from %s[%s]%s%s)", s->name,
              s->addr_text, xc->real_name, xc->real_addr_text,
              xc->login ? ", login=" : "", xc->login ? xc->login : "");
+    if (smtpd_limits_xclient(s) < 0)
+        return;                         /* 421 4.7.0: too many connections */
     smtpd_session_set_state(s, SESSION_COMMAND);
     smtpd_session_reply_nocount(s, "220 %s", s->p->smtpd_banner);
 

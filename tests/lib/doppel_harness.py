@@ -11,6 +11,7 @@ files. Every wait here has a time limit; everything is on loopback.
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -23,9 +24,14 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("DOPPEL_BUILD") or os.path.join(REPO, "build", "san")
 SMTPD = os.path.join(BUILD, "bin", "doppel-smtpd")
 
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 20.0
-IO_TIMEOUT = 10.0
+# DOPPEL_WRAPPER is a command put in front of every server this starts
+# (make check-valgrind: "valgrind --leak-check=full ..."); such a slow
+# run sets DOPPEL_TIME_SCALE, which multiplies the time limits here.
+WRAPPER = shlex.split(os.environ.get("DOPPEL_WRAPPER", ""))
+TIME_SCALE = float(os.environ.get("DOPPEL_TIME_SCALE") or 1)
+START_TIMEOUT = 15.0 * TIME_SCALE
+STOP_TIMEOUT = 20.0 * TIME_SCALE
+IO_TIMEOUT = 10.0 * TIME_SCALE
 
 # ---------------------------------------------------------------- TAP
 
@@ -109,8 +115,9 @@ def free_port():
 
 
 def wait_for(pred, timeout, step=0.05):
-    """Poll pred() until true or timeout seconds; returns its last value."""
-    end = time.monotonic() + timeout
+    """Poll pred() until true or timeout seconds (times TIME_SCALE);
+    returns its last value."""
+    end = time.monotonic() + timeout * TIME_SCALE
     while True:
         v = pred()
         if v or time.monotonic() >= end:
@@ -203,8 +210,8 @@ class Server:
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         self.log_f = open(self.logpath, "wb")
         self.proc = subprocess.Popen(
-            [SMTPD, "-c", self.dir, "--listen", "127.0.0.1:%d" % self.port,
-             "--foreground"] + self.args,
+            WRAPPER + [SMTPD, "-c", self.dir, "--listen",
+                       "127.0.0.1:%d" % self.port, "--foreground"] + self.args,
             stdin=subprocess.DEVNULL, stdout=self.log_f, stderr=self.log_f,
             env=env)
 

@@ -278,7 +278,7 @@ fake_poll(evutil_socket_t fd, short what, void *arg)
     for (s = fake_sessions; s != NULL; s = s->next) {
         if (s->closing || s->stress)
             continue;
-        scoreboard_session_restress(fake_sb, fake_slot, fake_wslot, 0, 1);
+        scoreboard_session_move(fake_sb, fake_slot, fake_wslot, 0, 1, 0, 0);
         s->stress = 1;
         fake_arm(s);
     }

@@ -9,6 +9,7 @@ bounded.
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -21,6 +22,11 @@ SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("DOPPEL_BUILD", os.path.join(SRC, "build", "san"))
 BIN = os.path.join(BUILD, "bin")
 FAKE = os.path.join(BUILD, "peers", "fake_smtpd")
+# DOPPEL_WRAPPER: a command in front of doppel-master (make check-valgrind
+# runs it under valgrind --trace-children=yes, so its workers too);
+# DOPPEL_TIME_SCALE multiplies the time limits of such a slow run.
+WRAPPER = shlex.split(os.environ.get("DOPPEL_WRAPPER", ""))
+TIME_SCALE = float(os.environ.get("DOPPEL_TIME_SCALE") or 1)
 
 
 class Tap:
@@ -62,8 +68,9 @@ def free_port():
 
 
 def wait_for(cond, timeout=5.0, step=0.05):
-    """poll cond() until true or timeout; returns its last value"""
-    end = time.monotonic() + timeout
+    """poll cond() until true or timeout (times DOPPEL_TIME_SCALE);
+    returns its last value"""
+    end = time.monotonic() + timeout * TIME_SCALE
     while True:
         v = cond()
         if v or time.monotonic() > end:
@@ -119,7 +126,8 @@ class Master:
         """doppel-master -f in the background; wait for the socket"""
         log = open(self.logpath, "w")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "doppel-master"), "-c", self.dir, "-f"],
+            WRAPPER + [os.path.join(BIN, "doppel-master"), "-c", self.dir,
+                       "-f"],
             stdout=log, stderr=log, env=self.env)
         log.close()
         return wait_for(lambda: self.status() is not None, 30)
@@ -164,7 +172,7 @@ class Master:
 
     def wait(self, timeout):
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(timeout * TIME_SCALE)
         except subprocess.TimeoutExpired:
             return None
 
@@ -185,7 +193,7 @@ def connect(port, timeout=3.0):
 
 def readline(s, timeout=3.0):
     """one line from the server, or '' on EOF / timeout"""
-    s.settimeout(timeout)
+    s.settimeout(timeout * TIME_SCALE)
     buf = b""
     try:
         while not buf.endswith(b"\n"):

@@ -5,7 +5,7 @@ import os, stat, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
 from masterlib import Tap, Master, connect, command, wait_for
 
-t = Tap(16)
+t = Tap(17)
 m = Master(workers=2)
 try:
     code, out, err = m.doppel("start")
@@ -40,6 +40,8 @@ try:
            "metrics: the stress port is stressed")
     t.like(r.stdout, 'doppel_connections_total{service="127.0.0.1:%d"} 1' % m.port,
            "metrics: the connection was counted")
+    t.like(r.stdout, "doppel_client_limit_connections 0",
+           "metrics: the per-client limit table (the fake worker counts none)")
 
     code, out, err = m.doppel("stop")
     t.is_(code, 0, "doppel stop returns 0")

@@ -119,6 +119,43 @@ test_conf_warnings(void **state)
     dstr_free(errors);
 }
 
+/*
+ * test_conf_restriction_classes - class names are the user's: no
+ * "unknown parameter" warning for them, but one for a class that
+ * smtpd_restriction_classes does not list.
+ */
+static void
+test_conf_restriction_classes(void **state)
+{
+    struct dstr *errors = dstr_new(64, 65536);
+    struct conf *c = NULL;
+    const struct params *p;
+
+    (void) state;
+    write_file("doppel.cf",
+               "smtpd_restriction_classes = strict\n"
+               "strict = reject_unauth_destination, reject\n"
+               "forgotten = permit\n");
+    write_file("services.cf", "127.0.0.1:2525 inet 1 smtpd\n"
+               "  -o strict=permit\n");
+    assert_int_equal(conf_load(dir, &c, errors), 0);
+    assert_string_equal(errors->data, "");
+    assert_false(testutil_logged("strict"));
+    assert_true(testutil_logged("doppel.cf:3: unknown parameter forgotten"));
+    p = conf_params(c, CONF_NO_SERVICE, NULL, 1);
+    assert_int_equal(p->restriction_class_lists[0].count, 2);
+    p = conf_params(c, 0, NULL, 0);
+    assert_int_equal(p->restriction_class_lists[0].count, 1);
+    assert_string_equal(p->restriction_class_lists[0].items[0], "permit");
+    c = conf_free(c);
+    write_file("doppel.cf", "smtpd_restriction_classes = strict\n");
+    write_file("services.cf", "");
+    assert_int_equal(conf_load(dir, &c, errors), -1);
+    assert_non_null(strstr(errors->data, "restriction class strict has no"
+                           " definition"));
+    dstr_free(errors);
+}
+
 /* test_conf_errors - missing and broken files */
 static void
 test_conf_errors(void **state)
@@ -162,6 +199,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_conf_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conf_warnings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conf_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conf_restriction_classes, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

@@ -301,6 +301,87 @@ test_class_valid(void **state)
     assert_false(personality_class_valid("", 0));
 }
 
+/* class_list - the list of restriction class cls in a personality */
+static const struct param_list *
+class_list(const struct personality_set *set, int stress, const char *cls)
+{
+    const struct params *p = &personality_get(set, "default", stress)->params;
+    size_t  i;
+
+    for (i = 0; i < p->smtpd_restriction_classes.count; i++)
+        if (strcmp(p->smtpd_restriction_classes.items[i], cls) == 0)
+            return &p->restriction_class_lists[i];
+    fail_msg("no restriction class %s", cls);
+    return NULL;
+}
+
+/*
+ * test_restriction_classes - user-defined lists, expanded per
+ * personality: "$smtpd_X" inside a class reads the stress X under stress.
+ */
+static void
+test_restriction_classes(void **state)
+{
+    struct dstr *errors = dstr_new(64, 65536);
+    struct personality_set *set;
+    const struct param_list *l;
+
+    (void) state;
+    set = compile("smtpd_restriction_classes = strict, loose\n"
+                  "strict = reject_unauth_destination, $smtpd_data_restrictions"
+                  "\n"
+                  "loose = permit\n"
+                  "smtpd_data_restrictions = reject_unauth_pipelining\n"
+                  "stress_smtpd_data_restrictions = reject\n", NULL, errors);
+    assert_string_equal(errors->data, "");
+    assert_non_null(set);
+    l = class_list(set, 0, "strict");
+    assert_int_equal(l->count, 2);
+    assert_string_equal(l->items[0], "reject_unauth_destination");
+    assert_string_equal(l->items[1], "reject_unauth_pipelining");
+    l = class_list(set, 1, "strict");
+    assert_int_equal(l->count, 2);
+    assert_string_equal(l->items[1], "reject");
+    l = class_list(set, 1, "loose");
+    assert_int_equal(l->count, 1);
+    assert_string_equal(l->items[0], "permit");
+    assert_non_null(personality_get(set, "suspect", 1)
+                    ->params.restriction_class_lists);
+    personality_free(set);
+
+    /* none: an empty array, still allocated */
+    set = compile("myhostname = a.example\n", NULL, errors);
+    assert_non_null(set);
+    assert_int_equal(personality_get(set, "default", 0)
+                     ->params.smtpd_restriction_classes.count, 0);
+    assert_non_null(personality_get(set, "default", 0)
+                    ->params.restriction_class_lists);
+    personality_free(set);
+
+    /* a -o override may define the class a service uses */
+    set = compile("smtpd_restriction_classes = strict\nstrict = reject\n",
+                  "strict = permit_mynetworks, reject\n", errors);
+    assert_non_null(set);
+    assert_int_equal(class_list(set, 0, "strict")->count, 2);
+    personality_free(set);
+    assert_string_equal(errors->data, "");
+    dstr_free(errors);
+
+    compile_error("x = 1\nsmtpd_restriction_classes = strict\n",
+                  "doppel.cf:2: smtpd_restriction_classes: restriction class"
+                  " strict has no definition (add a line \"strict ="
+                  " restrictions\")");
+    compile_error("smtpd_restriction_classes = myorigin\n",
+                  "doppel.cf:1: smtpd_restriction_classes: myorigin is a"
+                  " parameter; a restriction class needs a name of its own");
+    compile_error("smtpd_restriction_classes = a, a\na = reject\n",
+                  "smtpd_restriction_classes: a is listed twice");
+    compile_error("smtpd_restriction_classes = a\na = reject {\n",
+                  "doppel.cf:2: a: unbalanced { }");
+    compile_error("smtpd_restriction_classes = a\na = $nowhere_${x\n",
+                  "doppel.cf:2: a:");
+}
+
 int
 main(void)
 {
@@ -312,6 +393,7 @@ main(void)
         cmocka_unit_test_teardown(test_value_errors, release_tables),
         cmocka_unit_test_teardown(test_off_and_units, release_tables),
         cmocka_unit_test_teardown(test_class_valid, release_tables),
+        cmocka_unit_test_teardown(test_restriction_classes, release_tables),
     };
 
     return cmocka_run_group_tests_name("personality", tests, NULL, NULL);

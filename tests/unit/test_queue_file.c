@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1289,6 +1290,130 @@ test_changed_under(void **state)
     queue_file_read_close(r);
 }
 
+#define TEST_THREADS 8
+#define TEST_PER_THREAD 25
+
+struct test_committer {
+    const struct fixture *f;
+    int     failed;
+};
+
+/* test_committer_run - one thread's commits, all at once with the others */
+static void *
+test_committer_run(void *arg)
+{
+    struct test_committer *c = arg;
+    struct dstr *why = dstr_new(128, 4096);
+    struct queue_file_env env;
+    struct queue_file *qf;
+    int     i;
+
+    test_min_env(&env);
+    for (i = 0; i < TEST_PER_THREAD; i++) {
+        qf = queue_file_create(c->f->qdir, NULL, NULL, 0, why);
+        if (qf == NULL || queue_file_append(qf, "hello\r\n", 7) < 0
+            || queue_file_commit(qf, &env, why) < 0)
+            c->failed++;
+    }
+    dstr_free(why);
+    return NULL;
+}
+
+/*
+ * test_concurrent_commits - threads that commit at once share the fsync
+ * of incoming/: every commit that said yes is there, nothing is left
+ * in tmp/.
+ */
+static void
+test_concurrent_commits(void **state)
+{
+    const struct fixture *f = *state;
+    struct test_committer c[TEST_THREADS];
+    pthread_t t[TEST_THREADS];
+    int     i;
+
+    for (i = 0; i < TEST_THREADS; i++) {
+        c[i].f = f;
+        c[i].failed = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, test_committer_run,
+                                        &c[i]), 0);
+    }
+    for (i = 0; i < TEST_THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(c[i].failed, 0);
+    }
+    assert_int_equal(test_count(f, QUEUE_DIRS_INCOMING),
+                     TEST_THREADS * TEST_PER_THREAD);
+    assert_int_equal(test_count(f, QUEUE_DIRS_TMP), 0);
+}
+
+/*
+ * test_content_uncommitted - what a milter reads before the commit: the
+ * flushed content by offset, across records, still after the writer
+ * removed the file; then a commit into hold/.
+ */
+static void
+test_content_uncommitted(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_file *qf;
+    struct queue_file_content *c;
+    struct queue_file_env env;
+    char   *big = malloc(TEST_BIG), *back = malloc(TEST_BIG);
+    char    id[QUEUE_ID_SIZE], buf[100];
+    long long off;
+    ssize_t n;
+    size_t  i;
+
+    for (i = 0; i < TEST_BIG; i++)
+        big[i] = (char) ('a' + i % 26);
+    qf = queue_file_create(f->qdir, NULL, "Received: x\r\n", 13, f->why);
+    assert_non_null(qf);
+    memcpy(id, queue_file_id(qf), QUEUE_ID_SIZE);
+    assert_int_equal(queue_file_append(qf, big, TEST_BIG), 0);
+    /* not flushed: the last partial chunk is not there yet */
+    c = queue_file_content_open(f->qdir, id, f->why);
+    assert_non_null(c);
+    assert_true(queue_file_content_size(c) < TEST_BIG + 13);
+    c = queue_file_content_close(c);
+    assert_int_equal(queue_file_flush(qf), 0);
+    assert_int_equal(queue_file_flush(qf), 0);       /* nothing staged */
+    c = queue_file_content_open(f->qdir, id, f->why);
+    assert_non_null(c);
+    assert_int_equal(queue_file_content_size(c), TEST_BIG + 13);
+    n = queue_file_content_pread(c, 0, buf, 13);
+    assert_int_equal(n, 13);
+    assert_memory_equal(buf, "Received: x\r\n", 13);
+    /* every byte, in reads that cross record boundaries */
+    for (off = 13; off < TEST_BIG + 13; off += n) {
+        n = queue_file_content_pread(c, off, back + off - 13, 70000);
+        assert_true(n > 0);
+    }
+    assert_memory_equal(back, big, TEST_BIG);
+    assert_int_equal(queue_file_content_pread(c, TEST_BIG + 13, buf, 10), 0);
+    assert_int_equal(queue_file_content_pread(c, -1, buf, 10), -1);
+    /* the writer removes its file: the reader still reads */
+    qf = queue_file_abort(qf);
+    assert_int_equal(queue_file_content_pread(c, 13, buf, 3), 3);
+    assert_memory_equal(buf, "abc", 3);
+    c = queue_file_content_close(c);
+    assert_null(queue_file_content_open(f->qdir, id, f->why));
+
+    /* a quarantined message is committed into hold/ */
+    test_min_env(&env);
+    qf = queue_file_create(f->qdir, NULL, NULL, 0, f->why);
+    assert_non_null(qf);
+    memcpy(id, queue_file_id(qf), QUEUE_ID_SIZE);
+    assert_int_equal(queue_file_append(qf, "x\r\n", 3), 0);
+    assert_int_equal(queue_file_hold(qf), 0);
+    assert_int_equal(queue_file_commit(qf, &env, f->why), 0);
+    assert_int_equal(test_count(f, QUEUE_DIRS_HOLD), 1);
+    assert_int_equal(test_count(f, QUEUE_DIRS_INCOMING), 0);
+    assert_int_equal(access(test_path(f, QUEUE_DIRS_HOLD, id), F_OK), 0);
+    free(big);
+    free(back);
+}
+
 int
 main(void)
 {
@@ -1315,6 +1440,8 @@ main(void)
         T(test_truncated),
         T(test_mutations),
         T(test_changed_under),
+        T(test_concurrent_commits),
+        T(test_content_uncommitted),
 #undef T
     };
 

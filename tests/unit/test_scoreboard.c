@@ -125,7 +125,7 @@ test_sb_counts(void **state)
     scoreboard_session_open(sb, 0, 5, 0, 0);
     scoreboard_session_open(sb, 0, 5, 1, 2);
     scoreboard_session_open(sb, 0, 5, 1, 99);  /* "other" class slot */
-    scoreboard_session_restress(sb, 0, 5, 0, 1);
+    scoreboard_session_move(sb, 0, 5, 0, 1, 0, 0);
     scoreboard_session_close(sb, 0, 5, 1, 2);
     scoreboard_count(sb, 0, SCOREBOARD_MESSAGES);
     scoreboard_count(sb, 0, SCOREBOARD_MESSAGES);
