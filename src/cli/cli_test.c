@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/units.h"
@@ -316,16 +317,6 @@ ct_parse_args(int argc, char **argv, struct ct_opts *o)
     return 0;
 }
 
-/* ct_now - monotonic milliseconds */
-static long long
-ct_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* cli_test_main - doppel test */
 int
 cli_test_main(int argc, char **argv)
@@ -337,7 +328,7 @@ cli_test_main(int argc, char **argv)
     struct cli_test_result **results;
     size_t  nscripts, i, t;
     unsigned nthreads, failed = 0, k;
-    long long start = ct_now();
+    long long start = clock_mono_ms();
     int     r;
 
     memset(&o, 0, sizeof(o));
@@ -406,7 +397,7 @@ cli_test_main(int argc, char **argv)
     }
     if (!o.tap && !o.check)
         cli_test_report_summary(stdout, (unsigned) q.njobs, failed,
-                                (unsigned) (ct_now() - start));
+                                (unsigned) (clock_mono_ms() - start));
     fflush(stdout);
 
     for (i = 0; i < q.njobs; i++) {

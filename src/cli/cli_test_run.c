@@ -18,6 +18,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/netaddr.h"
 #include "util/str.h"
@@ -82,21 +83,11 @@ struct ctr {
     struct dstr *why;                  /* I/O error text */
 };
 
-/* ctr_now - monotonic milliseconds */
-static long long
-ctr_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ctr_deadline - the step's bound, capped by the script's */
 static long long
 ctr_deadline(const struct ctr *c)
 {
-    long long d = ctr_now() + c->step->timeout_ms;
+    long long d = clock_mono_ms() + c->step->timeout_ms;
 
     return d < c->deadline ? d : c->deadline;
 }
@@ -105,7 +96,7 @@ ctr_deadline(const struct ctr *c)
 static void
 ctr_timeout_text(const struct ctr *c, struct dstr *out)
 {
-    if (ctr_now() >= c->deadline)
+    if (clock_mono_ms() >= c->deadline)
         (void) dstr_appendf(out, "the script's time limit of %.3gs ran out",
                             c->script->time_limit_ms / 1000.0);
     else
@@ -232,7 +223,7 @@ ctr_wait(int fd, short events, long long deadline)
     int     n;
 
     for (;;) {
-        left = deadline - ctr_now();
+        left = deadline - clock_mono_ms();
         if (left <= 0)
             return CTR_IO_TIMEOUT;
         pfd.fd = fd;
@@ -999,7 +990,7 @@ ctr_expect_close(struct ctr *c)
         r = ctr_pass(c, "closed");
     } else if (io == CTR_IO_DATA) {
         /* show what came instead, a line at a time, bounded */
-        if (ctr_read_line(c, c->cur, ctr_now() + 100, line) != CTR_IO_DATA)
+        if (ctr_read_line(c, c->cur, clock_mono_ms() + 100, line) != CTR_IO_DATA)
             (void) dstr_set(line, c->cur->in->data, c->cur->in->len);
         ctr_row(c, 1, c->step->text, line->data, "FAIL");
         r = ctr_fail(c, CTR_WRONG, "open", "%s: the server sent a line "
@@ -1230,19 +1221,19 @@ ctr_data(struct ctr *c)
 static int
 ctr_sleep(struct ctr *c)
 {
-    long long until = ctr_now() + c->step->timeout_ms, left;
+    long long until = clock_mono_ms() + c->step->timeout_ms, left;
     struct timespec ts;
 
     ctr_row(c, 1, c->step->text, NULL, NULL);
     if (until > c->deadline) {
         until = c->deadline;
     }
-    while ((left = until - ctr_now()) > 0) {
+    while ((left = until - clock_mono_ms()) > 0) {
         ts.tv_sec = left / 1000;
         ts.tv_nsec = (left % 1000) * 1000000;
         (void) nanosleep(&ts, NULL);
     }
-    if (ctr_now() >= c->deadline) {
+    if (clock_mono_ms() >= c->deadline) {
         struct dstr *t = dstr_new(64, 1024);
         int     r;
 
@@ -1308,7 +1299,7 @@ cli_test_run(const struct cli_test_script *script,
     c.opts = opts;
     c.res = ctr_result_new(script->nsteps);
     c.why = dstr_new(128, 4096);
-    c.start = ctr_now();
+    c.start = clock_mono_ms();
     c.deadline = c.start + script->time_limit_ms;
     for (c.stepno = 0; c.stepno < script->nsteps; c.stepno++) {
         c.step = &script->steps[c.stepno];
@@ -1355,7 +1346,7 @@ cli_test_run(const struct cli_test_script *script,
         SSL_CTX_free(c.ctx);
     dstr_free(c.why);
     c.res->status = c.res->nfailed ? CLI_TEST_FAIL : CLI_TEST_PASS;
-    c.res->elapsed_ms = (unsigned) (ctr_now() - c.start);
+    c.res->elapsed_ms = (unsigned) (clock_mono_ms() - c.start);
     return c.res;
 }
 

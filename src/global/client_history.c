@@ -16,6 +16,7 @@
 #include <hiredis/hiredis.h>
 #endif
 
+#include "util/clock.h"
 #include "util/cidr.h"
 #include "util/dstr.h"
 #include "util/log.h"
@@ -106,24 +107,11 @@ ch_why(struct dstr *why, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ch_mono_ms - the monotonic clock, for retry delays */
-static long long
-ch_mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* client_history_now - the wall clock in ms, the unit of every record */
 long long
 client_history_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_real_ms();
 }
 
 /* ch_field_ptr - a field of a record by its table index */
@@ -786,7 +774,7 @@ ch_redis_down(struct client_history *h, const char *reason)
         redisFree(h->rc);
         h->rc = NULL;
     }
-    h->retry_at = ch_mono_ms() + h->retry_ms;
+    h->retry_at = clock_mono_ms() + h->retry_ms;
     if (!h->down) {
         log_warn("client history: redis %s:%d: %s; using the local store %s"
                  " until it is back", h->host, h->port, reason,
@@ -819,7 +807,7 @@ ch_redis_conn(struct client_history *h)
 
     if (h->rc != NULL)
         return h->rc;
-    if (h->down && ch_mono_ms() < h->retry_at)
+    if (h->down && clock_mono_ms() < h->retry_at)
         return NULL;
     tv.tv_sec = CLIENT_HISTORY_REDIS_TIMEOUT_MS / 1000;
     tv.tv_usec = (CLIENT_HISTORY_REDIS_TIMEOUT_MS % 1000) * 1000;
@@ -1228,7 +1216,7 @@ client_history_set_retry(struct client_history *h, long long ms)
 {
     h->retry_ms = ms;
     if (h->down)
-        h->retry_at = ch_mono_ms() + ms;
+        h->retry_at = clock_mono_ms() + ms;
 }
 
 /* client_history_update - n events, as one transaction */

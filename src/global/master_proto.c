@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/str.h"
 #include "util/units.h"
@@ -212,16 +213,6 @@ master_proto_status_free(struct master_proto_status *st)
     st->services = NULL;
 }
 
-/* mp_now_ms - monotonic ms, for deadlines */
-static long long
-mp_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* mp_wait - poll one fd for events until the deadline; 0 ready, -1 not */
 static int
 mp_wait(int fd, short events, long long deadline, struct dstr *why)
@@ -231,7 +222,7 @@ mp_wait(int fd, short events, long long deadline, struct dstr *why)
     int     n;
 
     for (;;) {
-        if ((left = deadline - mp_now_ms()) <= 0) {
+        if ((left = deadline - clock_mono_ms()) <= 0) {
             dstr_append_str(why, "timed out");
             return -1;
         }
@@ -262,7 +253,7 @@ master_proto_call(const char *sock_path, enum master_proto_type type,
     struct dstr *out = dstr_new(MASTER_PROTO_HEADER_SIZE, DSTR_UNLIMITED);
     struct dstr *in = dstr_new(4096, MASTER_PROTO_HEADER_SIZE
                                + MASTER_PROTO_BODY_MAX);
-    long long deadline = mp_now_ms() + timeout_ms;
+    long long deadline = clock_mono_ms() + timeout_ms;
     char    buf[8192];
     size_t  off = 0;
     ssize_t n;

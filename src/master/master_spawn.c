@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -32,20 +33,14 @@
 int64_t
 master_spawn_now_mono(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 /* master_spawn_now_ms - wall clock ms */
 int64_t
 master_spawn_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_real_ms();
 }
 
 /* master_spawn_backoff_ms - the delay before restart number "failures" */

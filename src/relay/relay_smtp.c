@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/mailaddr.h"
@@ -86,16 +87,6 @@ relay_smtp_init(struct dstr *why)
     return 0;
 }
 
-/* rs_now_ms - a monotonic clock */
-static long long
-rs_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* rs_wait - poll for events until deadline; 0 ready, -1 timeout/error */
 static int
 rs_wait(struct rs_conn *c, short events, long long deadline)
@@ -105,7 +96,7 @@ rs_wait(struct rs_conn *c, short events, long long deadline)
     int     n;
 
     for (;;) {
-        left = deadline - rs_now_ms();
+        left = deadline - clock_mono_ms();
         if (left <= 0) {
             (void) str_copy(c->err, sizeof(c->err), "timeout");
             return -1;
@@ -149,7 +140,7 @@ rs_ssl_wait(struct rs_conn *c, int rc, long long deadline)
 static int
 rs_write(struct rs_conn *c, const char *buf, size_t len, long long timeout_ms)
 {
-    long long deadline = rs_now_ms() + timeout_ms;
+    long long deadline = clock_mono_ms() + timeout_ms;
     ssize_t n;
     int     rc;
 
@@ -175,7 +166,7 @@ rs_write(struct rs_conn *c, const char *buf, size_t len, long long timeout_ms)
         }
         buf += n;
         len -= (size_t) n;
-        deadline = rs_now_ms() + timeout_ms;
+        deadline = clock_mono_ms() + timeout_ms;
     }
     return 0;
 }
@@ -289,7 +280,7 @@ relay_smtp_parse_reply(const char *buf, size_t len, char *dsn,
 static int
 rs_reply(struct rs_conn *c, struct rs_reply *rep, long long timeout_ms)
 {
-    long long deadline = rs_now_ms() + timeout_ms;
+    long long deadline = clock_mono_ms() + timeout_ms;
     size_t  off = 0, llen;
     char   *nl;
     int     lines = 0;
@@ -339,7 +330,7 @@ rs_connect_addr(struct rs_conn *c, const struct sockaddr *sa, socklen_t len,
     if (connect(c->fd, sa, len) < 0) {
         if (errno != EINPROGRESS) {
             err = errno;
-        } else if (rs_wait(c, POLLOUT, rs_now_ms() + timeout_ms) < 0) {
+        } else if (rs_wait(c, POLLOUT, clock_mono_ms() + timeout_ms) < 0) {
             err = ETIMEDOUT;
         } else if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) {
             err = errno;
@@ -465,7 +456,7 @@ rs_hello(struct rs_conn *c, const struct params *p, struct rs_reply *rep)
 static int
 rs_starttls(struct rs_conn *c, const struct params *p, const char *host)
 {
-    long long deadline = rs_now_ms() + p->smtp_helo_timeout;
+    long long deadline = clock_mono_ms() + p->smtp_helo_timeout;
     int     rc;
 
     if (rs_ctx == NULL || (c->ssl = SSL_new(rs_ctx)) == NULL) {

@@ -54,6 +54,7 @@
 #include "smtpd/smtpd_proxy.h"
 #include "smtpd/smtpd_limits.h"
 #include "smtpd/smtpd_master.h"
+#include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_server.h"
 
 #define SMTPD_PROGNAME "doppel/smtpd"
@@ -243,23 +244,41 @@ smtpd_loop_done(evutil_socket_t fd, short what, void *arg)
         (void) event_base_loopbreak(arg);
 }
 
-/* smtpd_compile_one - one personality's lists, maps and settings */
+/*
+ * smtpd_compile_one - one personality's lists, maps and settings. Every
+ * personality of a service shares most of them: each error is reported
+ * once.
+ */
 static int
 smtpd_compile_one(const struct params *p, struct dstr *errors)
 {
+    struct dstr *mine = dstr_new(128, 65536);
+    size_t  i;
     int     ret = 0;
 
-    if (smtpd_check_compile(p, errors) < 0
-        || smtpd_classify_compile(p, errors) < 0
-        || smtpd_limits_compile(p, errors) < 0)
+    for (i = 0; i < p->smtpd_milters.count; i++) {
+        struct dstr *why = dstr_new(128, 4096);
+
+        if (smtpd_milter_check(p->smtpd_milters.items[i], why) < 0) {
+            (void) dstr_appendf(mine, "smtpd_milters: %s", why->data);
+            ret = -1;
+        }
+        dstr_free(why);
+    }
+    if (smtpd_check_compile(p, mine) < 0
+        || smtpd_classify_compile(p, mine) < 0
+        || smtpd_limits_compile(p, mine) < 0)
         ret = -1;
     if (smtpd_proxy_protocol(p->smtpd_upstream_proxy_protocol)
         == SMTPD_PROXY_UNSUPPORTED) {
-        (void) dstr_appendf(errors, "smtpd_upstream_proxy_protocol: \"%s\":"
+        (void) dstr_appendf(mine, "smtpd_upstream_proxy_protocol: \"%s\":"
                             " use haproxy, or leave it empty\n",
                             p->smtpd_upstream_proxy_protocol);
         ret = -1;
     }
+    if (mine->len > 0 && strstr(errors->data, mine->data) == NULL)
+        (void) dstr_append_str(errors, mine->data);
+    dstr_free(mine);
     return ret;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -53,16 +54,6 @@ struct smtpd_classify_req {
 };
 
 #define CLASSIFY_WARNED_MAX 64
-
-/* classify_mono - monotonic milliseconds */
-static long long
-classify_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* smtpd_classify_new - maps on demand, and the history store's thread */
 struct smtpd_classify *
@@ -286,7 +277,7 @@ classify_got(void *arg, const struct client_history_rec *rec)
     e->state = rec != NULL ? CLASSIFY_FOUND : CLASSIFY_ABSENT;
     if (rec != NULL)
         e->rec = *rec;
-    e->fetched = classify_mono();
+    e->fetched = clock_mono_ms();
     req->fn(req->arg);
     free(req);
 }
@@ -304,7 +295,7 @@ smtpd_classify_refresh(struct smtpd_classify *cls, const struct params *p,
     if (cls->history == NULL)
         return NULL;
     e = classify_entry(cls, p, addr, key, sizeof(key));
-    if (e != NULL && classify_mono() - e->fetched < CLASSIFY_CACHE_FRESH_MS)
+    if (e != NULL && clock_mono_ms() - e->fetched < CLASSIFY_CACHE_FRESH_MS)
         return NULL;
     if (key[0] == '\0')
         return NULL;

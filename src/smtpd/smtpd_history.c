@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -65,16 +66,6 @@ struct smtpd_history {
     int     full;                      /* the queue-full warning is out */
 };
 
-/* smtpd_history_mono_ms - the monotonic clock */
-static long long
-smtpd_history_mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * smtpd_history_answer - look up each request, with the events taken
  * in the same turn applied on top: they were queued before or with
@@ -114,7 +105,7 @@ smtpd_history_thread(void *arg)
     struct smtpd_history *h = arg;
     struct smtpd_history_req *reqs, *last;
     struct timespec ts;
-    long long next_sweep = smtpd_history_mono_ms() + SMTPD_HISTORY_SWEEP_MS;
+    long long next_sweep = clock_mono_ms() + SMTPD_HISTORY_SWEEP_MS;
     long long now, wake;
     size_t  n;
     int     stopping, write;
@@ -124,10 +115,10 @@ smtpd_history_thread(void *arg)
         for (;;) {
             write = h->ev_count > 0 && (h->stop || h->ev_count
                                         >= SMTPD_HISTORY_EVENTS_MAX / 2
-                                        || smtpd_history_mono_ms()
+                                        || clock_mono_ms()
                                         >= h->ev_due);
             if (h->stop || h->todo != NULL || write
-                || smtpd_history_mono_ms() >= next_sweep)
+                || clock_mono_ms() >= next_sweep)
                 break;
             wake = h->ev_count > 0 && h->ev_due < next_sweep ? h->ev_due
                 : next_sweep;
@@ -164,11 +155,11 @@ smtpd_history_thread(void *arg)
         }
         if (write && n > 0)
             (void) client_history_update(h->store, h->batch, n);
-        if (smtpd_history_mono_ms() >= next_sweep
+        if (clock_mono_ms() >= next_sweep
             || (write && n > 0 && client_history_entries(h->store)
                 > h->max_entries + h->max_entries / 8)) {
             (void) client_history_sweep(h->store, now);
-            next_sweep = smtpd_history_mono_ms() + SMTPD_HISTORY_SWEEP_MS;
+            next_sweep = clock_mono_ms() + SMTPD_HISTORY_SWEEP_MS;
         }
         pthread_mutex_lock(&h->lock);
     }
@@ -392,7 +383,7 @@ smtpd_history_event(struct smtpd_history *h, const struct netaddr *addr,
     pthread_mutex_lock(&h->lock);
     if (h->ev_count < SMTPD_HISTORY_EVENTS_MAX) {
         if (h->ev_count == 0)
-            h->ev_due = smtpd_history_mono_ms() + SMTPD_HISTORY_WRITE_MS;
+            h->ev_due = clock_mono_ms() + SMTPD_HISTORY_WRITE_MS;
         h->events[(h->ev_head + h->ev_count) % SMTPD_HISTORY_EVENTS_MAX] = u;
         if (++h->ev_count == SMTPD_HISTORY_EVENTS_MAX / 2)
             pthread_cond_signal(&h->cond);

@@ -1497,6 +1497,24 @@ milter_optneg(struct milter *m, const struct smtpd_milter_proto_reply *r)
 }
 
 /*
+ * milter_eob_final - a milter's final answer to the end of the message:
+ * keep its changes, unless the replaced body outgrew the limit (then
+ * the message is refused). 0, or -1 after that verdict.
+ */
+static int
+milter_eob_final(struct smtpd_milters *ms, struct milter *m)
+{
+    if (m->event != SMTPD_MILTER_C_BODYEOB)
+        return 0;
+    if (ms->body_overflow) {
+        milter_verdict(ms, m, SMTPD_MILTER_REJECT, MILTER_REPLY_TOO_BIG);
+        return -1;
+    }
+    eob_commit(ms);
+    return 0;
+}
+
+/*
  * milter_reply - one packet from m. Returns 0 when handled, -1 when m
  * failed (its connection is gone).
  */
@@ -1534,14 +1552,7 @@ milter_reply(struct smtpd_milters *ms, struct milter *m,
         m->in_mail = 0;
     switch (r->code) {
     case SMTPD_MILTER_R_CONTINUE:
-        if (m->event == SMTPD_MILTER_C_BODYEOB) {
-            if (ms->body_overflow) {
-                milter_verdict(ms, m, SMTPD_MILTER_REJECT,
-                               MILTER_REPLY_TOO_BIG);
-                break;
-            }
-            eob_commit(ms);
-        }
+        (void) milter_eob_final(ms, m);
         break;
     case SMTPD_MILTER_R_SKIP:
         if (m->event == SMTPD_MILTER_C_BODY)
@@ -1550,14 +1561,8 @@ milter_reply(struct smtpd_milters *ms, struct milter *m,
             ms->phase = PH_EOH;
         break;
     case SMTPD_MILTER_R_ACCEPT:
-        if (m->event == SMTPD_MILTER_C_BODYEOB) {
-            if (ms->body_overflow) {
-                milter_verdict(ms, m, SMTPD_MILTER_REJECT,
-                               MILTER_REPLY_TOO_BIG);
-                break;
-            }
-            eob_commit(ms);
-        }
+        if (milter_eob_final(ms, m) < 0)
+            break;
         m->state = stage_is_connect(ms, m) ? MS_ACCEPT_CON : MS_ACCEPT_MSG;
         ms->mdone = 1;
         break;

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -103,17 +104,6 @@ struct smtpd_policy_req {
 };
 
 static void policy_kick(struct policy_server *srv);
-
-/* policy_now - monotonic milliseconds */
-static long long
-policy_now(void)
-{
-    struct timespec ts;
-
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-        log_panic("%s: clock_gettime: %m", __func__);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* policy_tv - milliseconds as a struct timeval */
 static struct timeval
@@ -520,7 +510,7 @@ policy_conn_reusable(const struct policy_conn *conn)
     if (conn->reuse_limit > 0
         && conn->uses >= (unsigned long) conn->reuse_limit)
         return 0;
-    return policy_now() - conn->born < conn->max_ttl;
+    return clock_mono_ms() - conn->born < conn->max_ttl;
 }
 
 /* policy_read - the server's reply, or data it should not have sent */
@@ -645,7 +635,7 @@ policy_conn_open(struct policy_server *srv, struct dstr *why)
     conn = xcalloc(1, sizeof(*conn));
     conn->srv = srv;
     conn->bev = bev;
-    conn->born = policy_now();
+    conn->born = clock_mono_ms();
     conn->idle = evtimer_new(srv->pol->base, policy_idle_event, conn);
     if (conn->idle == NULL)
         log_fatal("policy %s: evtimer_new failed", srv->name);

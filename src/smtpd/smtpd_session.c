@@ -10,6 +10,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -48,10 +49,7 @@ static void session_vreply(struct session *s, int count, const char *fmt,
 long long
 smtpd_session_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 /* session_verb - the last command, for "after VERB" logs */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/dstr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -47,16 +48,6 @@ struct table_lmdb_source {
     size_t  alloc;
     size_t  bytes;                     /* keys and values */
 };
-
-/* table_lmdb_now_ms - the monotonic clock */
-static long long
-table_lmdb_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* table_lmdb_db_path - SOURCE.lmdb, or NULL if the name is too long */
 static char *
@@ -357,7 +348,7 @@ table_lmdb_open(const char *source, struct dstr *errors)
     dstr_free(why);
     t->dev = st.st_dev;
     t->ino = st.st_ino;
-    t->checked_ms = table_lmdb_now_ms();
+    t->checked_ms = clock_mono_ms();
     if (stat(source, &sst) == 0 && sst.st_mtime > st.st_mtime)
         log_warn("lmdb table %s: the source is newer than %s (run \"doppel map"
                  " build %s\")", source, path, source);
@@ -376,7 +367,7 @@ table_lmdb_recheck(struct table_lmdb *t)
     struct dstr *why;
     MDB_env *env;
     MDB_dbi dbi;
-    long long now = table_lmdb_now_ms();
+    long long now = clock_mono_ms();
 
     if (t->recheck_ms > 0 && now - t->checked_ms < t->recheck_ms)
         return;
