@@ -213,7 +213,7 @@ check: bootstrap
 # access makes a server exit 99, which its test reports. Slow: the
 # harnesses multiply their time limits by DOPPEL_TIME_SCALE.
 VALGRIND_BUILD := build/valgrind
-VALGRIND    := valgrind --quiet --trace-children=yes \
+VALGRIND    := valgrind --quiet --vgdb=no --trace-children=yes \
                --trace-children-skip='*/sh,*/bash,*/prlimit,*/python3*' \
                --leak-check=full --errors-for-leak-kinds=definite \
                --show-leak-kinds=definite --error-exitcode=99 --num-callers=30

@@ -251,38 +251,88 @@ smtpd_master_refuse(struct smtpd_server *srv, size_t service, int fd)
     dstr_free(line);
 }
 
-/* smtpd_master_admit - a slot and a stress state for a new connection */
-int
-smtpd_master_admit(struct smtpd_server *srv, size_t service,
-                   const char *class_name, const struct netaddr *addr,
-                   int fd, int *stress)
+/*
+ * smtpd_master_decide - may a client of this class have a slot, with
+ * open sessions open now (itself not counted)? 0, possibly after an
+ * eviction, or -1.
+ */
+static int
+smtpd_master_decide(struct smtpd_server *srv, size_t service,
+                    const char *class_name, const struct netaddr *addr,
+                    int64_t open, int stress)
 {
     struct smtpd_master *m = srv->master;
-    const struct params *p;
-    int64_t open, limit;
-    int     reserved;
+    const struct params *p = conf_params(srv->conf, service, class_name,
+                                         stress);
+    int64_t limit = p->smtpd_client_limit;
+    int     reserved = param_list_contains(&p->smtpd_client_reserve_classes,
+                                           class_name);
 
-    if (m == NULL || service != m->service)
-        return 0;
-    smtpd_master_count(srv, service, SCOREBOARD_CONNECTIONS);
-    *stress = scoreboard_stress_get(m->sb, m->slot);
-    p = conf_params(srv->conf, service, class_name, *stress);
-    open = scoreboard_open(m->sb, m->slot);
-    limit = p->smtpd_client_limit;
-    reserved = param_list_contains(&p->smtpd_client_reserve_classes,
-                                   class_name);
     if (open < limit - p->smtpd_client_reserve || (reserved && open < limit))
         return 0;
     /* full: eviction for a reserved class whatever the idle time */
     if (reserved && smtpd_master_evict(srv, service, 0,
                                        &p->smtpd_client_reserve_classes) == 0)
         return 0;
-    if (*stress && p->master_stress_evict_idle >= 0
+    if (stress && p->master_stress_evict_idle >= 0
         && !smtpd_master_penalized(m, addr)
         && smtpd_master_evict(srv, service, p->master_stress_evict_idle,
                               &p->smtpd_client_reserve_classes) == 0)
         return 0;
+    return -1;
+}
+
+/*
+ * smtpd_master_admit - a slot and a stress state for a new connection.
+ * With provisional (a service behind a balancer, where the client is
+ * not known until its PROXY header is read) any free slot, reserved or
+ * not, will do and nobody is evicted: smtpd_master_admit_session()
+ * decides again for the real client.
+ */
+int
+smtpd_master_admit(struct smtpd_server *srv, size_t service,
+                   const char *class_name, const struct netaddr *addr,
+                   int fd, int provisional, int *stress)
+{
+    struct smtpd_master *m = srv->master;
+    int64_t open;
+
+    if (m == NULL || service != m->service)
+        return 0;
+    smtpd_master_count(srv, service, SCOREBOARD_CONNECTIONS);
+    *stress = scoreboard_stress_get(m->sb, m->slot);
+    open = scoreboard_open(m->sb, m->slot);
+    if (provisional
+        ? open < conf_params(srv->conf, service, class_name,
+                             *stress)->smtpd_client_limit
+        : smtpd_master_decide(srv, service, class_name, addr, open,
+                              *stress) == 0)
+        return 0;
     smtpd_master_refuse(srv, service, fd);
+    return -1;
+}
+
+/*
+ * smtpd_master_admit_session - the real client of a provisionally
+ * admitted session is known: may it keep its slot? -1 after 421 4.3.2
+ * and the start of the session's end.
+ */
+int
+smtpd_master_admit_session(struct session *s)
+{
+    struct smtpd_master *m = s->srv->master;
+
+    if (m == NULL || s->service != m->service
+        || (s->flags & SESSION_F_UNCOUNTED))
+        return 0;
+    if (smtpd_master_decide(s->srv, s->service, s->pers->class_name,
+                            &s->addr, scoreboard_open(m->sb, m->slot) - 1,
+                            s->pers->stress) == 0)
+        return 0;
+    smtpd_master_count(s->srv, s->service, SCOREBOARD_FULL);
+    smtpd_session_reply_nocount(s, "421 4.3.2 %s All server ports are busy",
+                                smtpd_server_hostname(s->p));
+    smtpd_session_close(s);
     return -1;
 }
 

@@ -18,7 +18,9 @@
  *     longest for its client, and at least that long, is ended with
  *     421 4.3.2 and the newcomer takes its slot; otherwise the newcomer
  *     gets 421 4.3.2 at once. Sessions of smtpd_client_reserve_classes
- *     are never evicted. A client address whose session was evicted may
+ *     are never evicted. Behind a balancer (PROXY protocol) admission is
+ *     provisional at accept (any free slot) and decided again by
+ *     smtpd_master_admit_session() once the header names the client. A client address whose session was evicted may
  *     not evict another for master_stress_evict_penalty: bots that
  *     reconnect the moment they are dropped cannot churn the slots.
  *
@@ -51,7 +53,8 @@ int     smtpd_master_attach(struct smtpd_server *srv, size_t service,
 void    smtpd_master_detach(struct smtpd_server *srv);
 int     smtpd_master_admit(struct smtpd_server *srv, size_t service,
                            const char *class_name, const struct netaddr *addr,
-                           int fd, int *stress);
+                           int fd, int provisional, int *stress);
+int     smtpd_master_admit_session(struct session *s);
 void    smtpd_master_session_open(struct session *s);
 void    smtpd_master_session_close(struct session *s);
 void    smtpd_master_session_move(struct session *s,

@@ -24,6 +24,7 @@
 #include "smtpd/smtpd_dns.h"
 #include "smtpd/smtpd_limits.h"
 #include "smtpd/smtpd_master.h"
+#include "smtpd/smtpd_proxy.h"
 #include "smtpd/smtpd_queue.h"
 #include "smtpd/smtpd_server.h"
 #include "smtpd/smtpd_session.h"
@@ -143,6 +144,7 @@ smtpd_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct netaddr addr;
     char    text[NETADDR_TEXT_MAX];
     const char *class_name;
+    const struct params *base;
 
     (void) evl;
     if (l->pauses > 0) {
@@ -157,20 +159,21 @@ smtpd_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
     /*
      * The class decides admission (reserved slots, eviction): from the
      * address alone, and what this worker knows of its history. Behind
-     * a balancer that is the balancer's; the session classifies again
-     * once the PROXY header named the client.
+     * a balancer that address is the balancer's: admission is then
+     * provisional, and decided again once the PROXY header named the
+     * client (smtpd_master_admit_session).
      */
     if (netaddr_from_sockaddr(&addr, NULL, sa, (socklen_t) salen) < 0
         || netaddr_format(&addr, text, sizeof(text)) < 0) {
         memset(&addr, 0, sizeof(addr));
         (void) str_copy(text, sizeof(text), "unknown");
     }
-    class_name = smtpd_classify_name(srv->classify,
-                                     conf_params(srv->conf, l->service,
-                                                 NULL, 0),
-                                     &addr, text, NULL);
+    base = conf_params(srv->conf, l->service, NULL, 0);
+    class_name = smtpd_classify_name(srv->classify, base, &addr, text, NULL);
     if (smtpd_master_admit(srv, l->service, class_name, &addr, fd,
-                           &stress) < 0)
+                           smtpd_proxy_protocol(
+                               base->smtpd_upstream_proxy_protocol)
+                           != SMTPD_PROXY_NONE, &stress) < 0)
         return;                         /* refused with 421 4.3.2 */
     if (l->stress != SMTPD_STRESS_AUTO)
         stress = l->stress == SMTPD_STRESS_ON;

@@ -524,6 +524,9 @@ static void
 session_lookup(struct session *s)
 {
     smtpd_session_classify(s);
+    if (smtpd_proxy_protocol(s->p->smtpd_upstream_proxy_protocol)
+        != SMTPD_PROXY_NONE && smtpd_master_admit_session(s) < 0)
+        return;                         /* 421 4.3.2: no slot for it */
     if (smtpd_limits_connect(s) < 0)
         return;                         /* 421 4.7.0: too many connections */
     smtpd_session_history(s, CLIENT_HISTORY_CONNECT);

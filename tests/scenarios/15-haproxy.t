@@ -28,7 +28,7 @@ if not os.access(HAPROXY, os.X_OK):
     print("1..0 # SKIP haproxy is not installed (tools/bootstrap)")
     sys.exit(0)
 
-t = Tap(43)
+t = Tap(47)
 
 PARAMS = ("smtpd_peername_lookup = no\n"
           "smtpd_upstream_proxy_timeout = 2s\n"
@@ -282,6 +282,39 @@ try:
          % (st,))
     t.ok("AddressSanitizer" not in m.log() and "runtime error" not in m.log(),
          "no sanitizer report")
+
+    # 10. reserved slots by the real client: admission is provisional
+    # until the header names the client
+    small = (PARAMS + "smtpd_client_limit = 4\n"
+             "smtpd_client_reserve = 2\n"
+             "master_stress_evict_idle = off\n"
+             "smtpd_client_class_maps = inline:{ 192.0.2.50=preferred }\n")
+    m2 = Master(small, program=SMTPD)
+    m2.write_conf(small, "127.0.0.1:%d inet 1 smtpd"
+                  " -o smtpd_upstream_proxy_protocol=haproxy\n" % m2.port)
+    try:
+        t.ok(m2.start(), "a proxied service with 4 slots, 2 reserved")
+        held = []
+        for i in (1, 2):
+            s = connect_from("127.0.0.1", m2.port)
+            s.sendall(b"PROXY TCP4 192.0.2.%d 127.0.0.1 4444 25\r\n" % i)
+            held.append((s, readline(s)))
+        t.ok(all(g.startswith("220 ") for _, g in held),
+             "two strangers take the ordinary slots")
+        s = connect_from("127.0.0.1", m2.port)
+        s.sendall(b"PROXY TCP4 192.0.2.3 127.0.0.1 4444 25\r\n")
+        t.like(readline(s), "421 4.3.2 ", "a third stranger behind the"
+               " balancer is refused once its header names it")
+        s.close()
+        s = connect_from("127.0.0.1", m2.port)
+        s.sendall(b"PROXY TCP4 192.0.2.50 127.0.0.1 4444 25\r\n")
+        t.like(readline(s), "220 ", "the preferred client behind the"
+               " balancer gets a reserved slot")
+        s.close()
+        for h, _ in held:
+            h.close()
+    finally:
+        m2.cleanup()
 finally:
     if ha is not None:
         ha.terminate()
