@@ -85,12 +85,13 @@ cc_open(const struct params *p, int flags)
     return h;
 }
 
-/* cc_show - each ADDR's history */
+/* cc_each - show, or forget, each ADDR's history */
 static int
-cc_show(const struct params *p, int argc, char **argv)
+cc_each(const struct params *p, int argc, char **argv, int forget)
 {
     struct client_history_rec rec;
     struct client_history *h;
+    enum client_history_result r;
     char    key[CLIENT_HISTORY_KEY_MAX];
     long long now = client_history_now();
     int     i, status = CLI_EXIT_OK;
@@ -98,23 +99,23 @@ cc_show(const struct params *p, int argc, char **argv)
     for (i = 0; i < argc; i++)
         if (cc_key(p, argv[i], key, sizeof(key)) < 0)
             return CLI_EXIT_USAGE;
-    if ((h = cc_open(p, CLIENT_HISTORY_RDONLY)) == NULL)
+    if ((h = cc_open(p, forget ? 0 : CLIENT_HISTORY_RDONLY)) == NULL)
         return CLI_EXIT_FAIL;
     for (i = 0; i < argc; i++) {
         (void) cc_key(p, argv[i], key, sizeof(key));
-        switch (client_history_get(h, key, now, &rec)) {
-        case CLIENT_HISTORY_FOUND:
-            cc_print(key, &rec, p, now);
-            break;
-        case CLIENT_HISTORY_NOTFOUND:
-            fprintf(stderr, "doppel client: %s: no history\n", key);
-            status = CLI_EXIT_FAIL;
-            break;
-        default:
-            fprintf(stderr, "doppel client: %s: lookup failed\n", key);
-            status = CLI_EXIT_FAIL;
-            break;
+        r = forget ? client_history_forget(h, key)
+            : client_history_get(h, key, now, &rec);
+        if (r == CLIENT_HISTORY_FOUND) {
+            if (forget)
+                printf("%s: forgotten\n", key);
+            else
+                cc_print(key, &rec, p, now);
+            continue;
         }
+        fprintf(stderr, "doppel client: %s: %s\n", key,
+                r == CLIENT_HISTORY_NOTFOUND ? "no history"
+                : forget ? "forget failed" : "lookup failed");
+        status = CLI_EXIT_FAIL;
     }
     client_history_close(h);
     return status;
@@ -154,39 +155,6 @@ cc_list(const struct params *p)
         return CLI_EXIT_FAIL;
     }
     return CLI_EXIT_OK;
-}
-
-/* cc_forget - delete each ADDR's history */
-static int
-cc_forget(const struct params *p, int argc, char **argv)
-{
-    struct client_history *h;
-    char    key[CLIENT_HISTORY_KEY_MAX];
-    int     i, status = CLI_EXIT_OK;
-
-    for (i = 0; i < argc; i++)
-        if (cc_key(p, argv[i], key, sizeof(key)) < 0)
-            return CLI_EXIT_USAGE;
-    if ((h = cc_open(p, 0)) == NULL)
-        return CLI_EXIT_FAIL;
-    for (i = 0; i < argc; i++) {
-        (void) cc_key(p, argv[i], key, sizeof(key));
-        switch (client_history_forget(h, key)) {
-        case CLIENT_HISTORY_FOUND:
-            printf("%s: forgotten\n", key);
-            break;
-        case CLIENT_HISTORY_NOTFOUND:
-            fprintf(stderr, "doppel client: %s: no history\n", key);
-            status = CLI_EXIT_FAIL;
-            break;
-        default:
-            fprintf(stderr, "doppel client: %s: forget failed\n", key);
-            status = CLI_EXIT_FAIL;
-            break;
-        }
-    }
-    client_history_close(h);
-    return status;
 }
 
 /* cc_record - add events to ADDR's history, then show it */
@@ -247,10 +215,10 @@ cli_client_main(int argc, char **argv)
         rc = argc != 1 ? cc_usage(stderr, CLI_EXIT_USAGE) : cc_list(p);
     } else if (strcmp(argv[0], "show") == 0) {
         rc = argc < 2 ? cc_usage(stderr, CLI_EXIT_USAGE)
-            : cc_show(p, argc - 1, argv + 1);
+            : cc_each(p, argc - 1, argv + 1, 0);
     } else if (strcmp(argv[0], "forget") == 0) {
         rc = argc < 2 ? cc_usage(stderr, CLI_EXIT_USAGE)
-            : cc_forget(p, argc - 1, argv + 1);
+            : cc_each(p, argc - 1, argv + 1, 1);
     } else if (strcmp(argv[0], "record") == 0) {
         rc = cc_record(p, argc - 1, argv + 1);
     } else {

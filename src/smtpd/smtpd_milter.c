@@ -1819,22 +1819,15 @@ smtpd_milter_take_mods(struct smtpd_milters *ms)
 }
 
 /*
- * smtpd_milter_cancel - forget the running stage; done is not called.
- * A milter that owed an answer, or was connecting, is closed: answers
- * in flight would be taken for the next event's. It connects again
- * (and hears of the client again) at the next stage.
+ * milters_close_busy - close the milters that owe an answer or are
+ * still connecting: their stage is over. They start anew next time.
  */
-void
-smtpd_milter_cancel(struct smtpd_milters *ms)
+static void
+milters_close_busy(struct smtpd_milters *ms)
 {
     size_t  i;
     struct milter *m;
 
-    if (!ms->running)
-        return;
-    ms->running = 0;
-    ms->finishing = 0;
-    event_del(ms->finish);
     for (i = 0; i < ms->count; i++) {
         m = &ms->m[i];
         if (m->awaiting || m->write_wait || m->state == MS_CONNECTING
@@ -1845,6 +1838,23 @@ smtpd_milter_cancel(struct smtpd_milters *ms)
             m->in_mail = 0;
         }
     }
+}
+
+/*
+ * smtpd_milter_cancel - forget the running stage; done is not called.
+ * A milter that owed an answer, or was connecting, is closed: answers
+ * in flight would be taken for the next event's. It connects again
+ * (and hears of the client again) at the next stage.
+ */
+void
+smtpd_milter_cancel(struct smtpd_milters *ms)
+{
+    if (!ms->running)
+        return;
+    ms->running = 0;
+    ms->finishing = 0;
+    event_del(ms->finish);
+    milters_close_busy(ms);
     ms->new_body = dstr_free(ms->new_body);
 }
 
@@ -1856,21 +1866,9 @@ smtpd_milter_cancel(struct smtpd_milters *ms)
 void
 smtpd_milter_interrupt(struct smtpd_milters *ms)
 {
-    size_t  i;
-    struct milter *m;
-
     if (!ms->running || ms->finishing)
         return;
-    for (i = 0; i < ms->count; i++) {
-        m = &ms->m[i];
-        if (m->awaiting || m->write_wait || m->state == MS_CONNECTING
-            || m->state == MS_NEGOTIATING) {
-            milter_close(m);
-            if (m->state != MS_ERROR)
-                m->state = MS_NEW;
-            m->in_mail = 0;
-        }
-    }
+    milters_close_busy(ms);
     milter_verdict(ms, NULL, SMTPD_MILTER_TEMPFAIL,
                    "421 4.4.2 Error: session ended");
     ms->finishing = 1;
