@@ -125,6 +125,16 @@ def wait_for(pred, timeout, step=0.05):
         time.sleep(step)
 
 
+def keep_report(text, name):
+    """With $DOPPEL_REPORT_DIR set: if a log holds valgrind's lines
+    ("==PID== ..."), save it there as <name>.log for a person to read."""
+    where = os.environ.get("DOPPEL_REPORT_DIR")
+    if where and re.search(r"^==\d+== ", text, re.M):
+        path = os.path.join(where, os.path.basename(name) + ".log")
+        with open(path, "w") as f:
+            f.write(text)
+
+
 def make_cert(directory, cn="mx.test.example"):
     """A self-signed certificate and key made now with openssl(1)."""
     cert = os.path.join(directory, "cert.pem")
@@ -284,7 +294,9 @@ class Server:
         return clean
 
     def cleanup(self):
-        """Remove the temporary directory."""
+        """Remove the temporary directory (keeping a log that holds a
+        valgrind report in $DOPPEL_REPORT_DIR, for make check-valgrind)."""
+        keep_report(self.log(), self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):

@@ -182,6 +182,11 @@ class Master:
             if self.wait(10) is None:
                 self.proc.kill()
                 self.proc.wait(5)
+        # make check-valgrind: keep a log that holds a valgrind report
+        where = os.environ.get("DOPPEL_REPORT_DIR")
+        if where and re.search(r"^==\d+== ", self.log(), re.M):
+            shutil.copy(self.logpath, os.path.join(
+                where, os.path.basename(self.dir) + ".log"))
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -38,7 +38,7 @@ ID_RE = re.compile(rb"X-Test-Id: (\d+)\r\n")
 
 seed = int(os.environ.get("DOPPEL_KILL_SEED", str(int(time.time()))))
 rng = random.Random(seed)
-t = Tap(15)
+t = Tap(14)
 print("# seed %d (DOPPEL_KILL_SEED=%d repeats it)" % (seed, seed), flush=True)
 
 
