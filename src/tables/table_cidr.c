@@ -47,18 +47,10 @@ table_cidr_add(struct table_file *f, int line)
     struct table_cidr *t = ((struct table_cidr_parse *) f->context)->t;
     struct table_cidr_rule *r;
 
-    if (t->count >= TABLE_CIDR_RULES_MAX) {
-        table_file_error(f, line, "more than %d rules in one table",
-                         TABLE_CIDR_RULES_MAX);
-        return NULL;
-    }
-    if (t->count == t->alloc) {
-        t->alloc = t->alloc ? t->alloc * 2 : 16;
-        t->rules = xrealloc_array(t->rules, t->alloc, sizeof(*t->rules));
-    }
-    r = t->rules + t->count++;
-    memset(r, 0, sizeof(*r));
-    r->line = line;
+    r = table_file_rule(f, line, (void **) &t->rules, &t->count, &t->alloc,
+                        sizeof(*t->rules), TABLE_CIDR_RULES_MAX);
+    if (r != NULL)
+        r->line = line;
     return r;
 }
 
@@ -96,12 +88,10 @@ table_cidr_line(struct table_file *f, int line, char *text)
 
     word = table_file_word(&rest);
     if (str_eq_nocase(word, "endif")) {
-        if (*rest != '\0')
-            table_file_error(f, line, "text after \"endif\": \"%.40s\"", rest);
-        else if (ps->depth == 0)
-            table_file_error(f, line, "\"endif\" without \"if\"");
-        else
-            ps->t->rules[ps->open[--ps->depth]].skip = ps->t->count;
+        long    i = table_file_endif(f, line, rest, ps->open, &ps->depth);
+
+        if (i >= 0)
+            ps->t->rules[i].skip = ps->t->count;
         return;
     }
     if (str_eq_nocase(word, "if")) {
@@ -146,6 +136,18 @@ table_cidr_line(struct table_file *f, int line, char *text)
     r->value = xstrdup(rest);
 }
 
+/* table_cidr_finish - close the parse: unclosed ifs; NULL on errors */
+static struct table_cidr *
+table_cidr_finish(struct table_file *f, struct table_cidr_parse *ps)
+{
+    while (ps->depth > 0)
+        table_file_error(f, ps->t->rules[ps->open[--ps->depth]].line,
+                         "\"if\" without \"endif\"");
+    if (table_file_finish(f) < 0)
+        return table_cidr_free(ps->t);
+    return ps->t;
+}
+
 /* table_cidr_parse - a table from memory; NULL with every error */
 struct table_cidr *
 table_cidr_parse(const char *file, const char *buf, size_t len,
@@ -158,12 +160,7 @@ table_cidr_parse(const char *file, const char *buf, size_t len,
     ps.t = xcalloc(1, sizeof(*ps.t));
     table_file_init(&f, file, errors, &ps);
     (void) table_file_parse_buffer(&f, buf, len, table_cidr_line);
-    while (ps.depth > 0)
-        table_file_error(&f, ps.t->rules[ps.open[--ps.depth]].line,
-                         "\"if\" without \"endif\"");
-    if (table_file_finish(&f) < 0)
-        return table_cidr_free(ps.t);
-    return ps.t;
+    return table_cidr_finish(&f, &ps);
 }
 
 /* table_cidr_open - read and parse a file */
@@ -177,12 +174,7 @@ table_cidr_open(const char *path, struct dstr *errors)
     ps.t = xcalloc(1, sizeof(*ps.t));
     table_file_init(&f, path, errors, &ps);
     (void) table_file_parse(&f, path, table_cidr_line);
-    while (ps.depth > 0)
-        table_file_error(&f, ps.t->rules[ps.open[--ps.depth]].line,
-                         "\"if\" without \"endif\"");
-    if (table_file_finish(&f) < 0)
-        return table_cidr_free(ps.t);
-    return ps.t;
+    return table_cidr_finish(&f, &ps);
 }
 
 /*

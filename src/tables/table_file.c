@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/dstr.h"
+#include "util/xalloc.h"
 #include "conf/cfparse.h"
 #include "tables/table_file.h"
 
@@ -120,4 +121,40 @@ table_file_trim(char *s)
 
     while (n > 0 && isspace((unsigned char) s[n - 1]))
         s[--n] = '\0';
+}
+
+/* table_file_rule - one more zeroed rule in a growing array, or NULL */
+void   *
+table_file_rule(struct table_file *f, int line, void **rules, size_t *count,
+                size_t *alloc, size_t size, size_t max)
+{
+    char   *r;
+
+    if (*count >= max) {
+        table_file_error(f, line, "more than %zu rules in one table", max);
+        return NULL;
+    }
+    if (*count == *alloc) {
+        *alloc = *alloc ? *alloc * 2 : 16;
+        *rules = xrealloc_array(*rules, *alloc, size);
+    }
+    r = (char *) *rules + (*count)++ * size;
+    memset(r, 0, size);
+    return r;
+}
+
+/* table_file_endif - the "if" an "endif" closes, or -1 and why not */
+long
+table_file_endif(struct table_file *f, int line, const char *rest,
+                 const size_t *open, int *depth)
+{
+    if (*rest != '\0') {
+        table_file_error(f, line, "text after \"endif\": \"%.40s\"", rest);
+        return -1;
+    }
+    if (*depth == 0) {
+        table_file_error(f, line, "\"endif\" without \"if\"");
+        return -1;
+    }
+    return (long) open[--*depth];
 }

@@ -18,6 +18,13 @@
  *     table_file_word() cuts the first white-space separated word off
  *     *p (NUL-terminating it in place) and leaves *p at the next word
  *     or at the end; table_file_trim() drops trailing white space.
+ *
+ *     For the rule lists of cidr and pcre tables: table_file_rule()
+ *     appends one zeroed element of size bytes to *rules (count, alloc
+ *     kept by the caller), or reports "more than MAX rules" and returns
+ *     NULL. table_file_endif() checks an "endif" line (rest is what
+ *     followed the word) against the open "if" blocks and returns the
+ *     rule index of the "if" it closes, or -1 after reporting why not.
  * RULES
  *     A struct table_file lives on the caller's stack for one parse.
  * DIAGNOSTICS
@@ -56,6 +63,11 @@ void    table_file_error(struct table_file *f, int line, const char *fmt, ...)
             __attribute__((format(printf, 3, 4)));
 int     table_file_finish(struct table_file *f);
 char   *table_file_word(char **p);
+void   *table_file_rule(struct table_file *f, int line, void **rules,
+                        size_t *count, size_t *alloc, size_t size,
+                        size_t max);
+long    table_file_endif(struct table_file *f, int line, const char *rest,
+                         const size_t *open, int *depth);
 void    table_file_trim(char *s);
 
 #endif

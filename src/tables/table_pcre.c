@@ -54,18 +54,10 @@ table_pcre_add(struct table_file *f, int line)
     struct table_pcre *t = ((struct table_pcre_parse *) f->context)->t;
     struct table_pcre_rule *r;
 
-    if (t->count >= TABLE_PCRE_RULES_MAX) {
-        table_file_error(f, line, "more than %d rules in one table",
-                         TABLE_PCRE_RULES_MAX);
-        return NULL;
-    }
-    if (t->count == t->alloc) {
-        t->alloc = t->alloc ? t->alloc * 2 : 16;
-        t->rules = xrealloc_array(t->rules, t->alloc, sizeof(*t->rules));
-    }
-    r = t->rules + t->count++;
-    memset(r, 0, sizeof(*r));
-    r->line = line;
+    r = table_file_rule(f, line, (void **) &t->rules, &t->count, &t->alloc,
+                        sizeof(*t->rules), TABLE_PCRE_RULES_MAX);
+    if (r != NULL)
+        r->line = line;
     return r;
 }
 
@@ -242,13 +234,10 @@ table_pcre_line(struct table_file *f, int line, char *text)
     if (isalpha((unsigned char) *text)) {
         word = table_file_word(&rest);
         if (str_eq_nocase(word, "endif")) {
-            if (*rest != '\0')
-                table_file_error(f, line, "text after \"endif\": \"%.40s\"",
-                                 rest);
-            else if (ps->depth == 0)
-                table_file_error(f, line, "\"endif\" without \"if\"");
-            else
-                ps->t->rules[ps->open[--ps->depth]].skip = ps->t->count;
+            long    i = table_file_endif(f, line, rest, ps->open, &ps->depth);
+
+            if (i >= 0)
+                ps->t->rules[i].skip = ps->t->count;
             return;
         }
         if (!str_eq_nocase(word, "if")) {
