@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -251,3 +252,83 @@ def submit(port, sender, rcpts, body, helo="client.example"):
         return None
     m = re.search(r"queued as (\w+)", last)
     return m.group(1) if m else None
+
+
+class NextHop:
+    """an SMTP next hop on loopback for delivery tests, a thread per
+    session. end_of_data(conn, session_number) decides each message after
+    its final dot: True keeps it (in .delivered) and answers 250, False
+    hangs up without a reply. .sessions counts sessions, .open and
+    .max_open the ones open now and at most."""
+
+    name = "hop"
+    ok_reply = b"250 2.0.0 Ok\r\n"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.sessions = self.open = self.max_open = 0
+        self.delivered = []
+        self.lock = threading.Lock()
+        self.stop = False
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def end_of_data(self, conn, session):
+        return True
+
+    def run(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.session, args=(c,),
+                             daemon=True).start()
+
+    def session(self, c):
+        with self.lock:
+            self.sessions += 1
+            number = self.sessions
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+        c.settimeout(30)
+        f = c.makefile("rb")
+        data = None
+        try:
+            c.sendall(b"220 %s ESMTP\r\n" % self.name.encode())
+            for _ in range(100000):
+                line = f.readline(2000)
+                if not line:
+                    return
+                if data is not None:
+                    if line != b".\r\n":
+                        data.append(line)
+                    elif not self.end_of_data(c, number):
+                        return
+                    else:
+                        with self.lock:
+                            self.delivered.append(b"".join(data))
+                        c.sendall(self.ok_reply)
+                        data = None
+                    continue
+                cmd = line[:4].upper()
+                if cmd == b"EHLO":
+                    c.sendall(b"250-%s\r\n250 PIPELINING\r\n"
+                              % self.name.encode())
+                elif cmd == b"DATA":
+                    c.sendall(b"354 go\r\n")
+                    data = []
+                elif cmd == b"QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    c.sendall(b"250 Ok\r\n")
+        except OSError:
+            return
+        finally:
+            with self.lock:
+                self.open -= 1
+            c.close()

@@ -12,72 +12,17 @@ from masterlib import Tap, Master, wait_for
 t = Tap(9)
 
 
-class SlowHop:
+class SlowHop(masterlib.NextHop):
     """holds the reply to the final dot while self.hold"""
 
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.hold = True
-        self.open = 0
-        self.max_open = 0
-        self.delivered = []
-        self.lock = threading.Lock()
-        self.stop = False
-        threading.Thread(target=self.run, daemon=True).start()
+    name = "slow"
+    hold = True
 
-    def run(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self.session, args=(c,), daemon=True).start()
-
-    def session(self, c):
-        with self.lock:
-            self.open += 1
-            self.max_open = max(self.max_open, self.open)
-        c.settimeout(30)
-        f = c.makefile("rb")
-        data = None
-        try:
-            c.sendall(b"220 slow\r\n")
-            while True:
-                line = f.readline(2000)
-                if not line:
-                    return
-                if data is not None:
-                    if line == b".\r\n":
-                        end = time.monotonic() + 20
-                        while self.hold and not self.stop and time.monotonic() < end:
-                            time.sleep(0.05)
-                        self.delivered.append(b"".join(data))
-                        c.sendall(b"250 2.0.0 Ok\r\n")
-                        data = None
-                    else:
-                        data.append(line)
-                    continue
-                cmd = line[:4].upper()
-                if cmd == b"EHLO":
-                    c.sendall(b"250-slow\r\n250 PIPELINING\r\n")
-                elif cmd == b"DATA":
-                    c.sendall(b"354 go\r\n")
-                    data = []
-                elif cmd == b"QUIT":
-                    c.sendall(b"221 bye\r\n")
-                    return
-                else:
-                    c.sendall(b"250 Ok\r\n")
-        except OSError:
-            return
-        finally:
-            with self.lock:
-                self.open -= 1
-            c.close()
+    def end_of_data(self, conn, session):
+        end = time.monotonic() + 20
+        while self.hold and not self.stop and time.monotonic() < end:
+            time.sleep(0.05)
+        return True
 
 
 def send(port, rcpt, body):
