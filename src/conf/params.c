@@ -160,6 +160,8 @@ const struct param_def param_table[] = {
     {"smtpd_peername_lookup", PARAM_BOOL, "yes", NULL, NO_LIMIT, 0, 0,
      P(smtpd_peername_lookup),
      "look up the client's name (reverse, then forward to confirm)"},
+    {"smtpd_chroot", PARAM_BOOL, "no", NULL, NO_LIMIT, 0, 0, P(smtpd_chroot),
+     "doppel-smtpd workers chroot into queue_directory once started"},
     {"smtpd_queue_threads", PARAM_INT, "4", NULL, 1, 64, 0, 0,
      P(smtpd_queue_threads),
      "threads per worker that write and fsync queue files"},

@@ -126,6 +126,7 @@ struct params {
     long long smtpd_starttls_timeout;      /* per session */
     long long smtpd_peername_lookup_timeout;       /* per session */
     int     smtpd_peername_lookup;
+    int     smtpd_chroot;
     long long smtpd_queue_threads;
 
     long long smtpd_client_connection_count_limit;     /* per session */

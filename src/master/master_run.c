@@ -202,6 +202,35 @@ mr_prepare_dirs(const struct master *m, const struct conf *conf,
 }
 
 /*
+ * mr_check_config_owner - warn when mail_owner could rewrite the
+ * configuration: a worker taken over must not change what the next
+ * reload (run by root) believes
+ */
+static void
+mr_check_config_owner(const struct master *m, const struct conf *conf)
+{
+    const char *paths[3];
+    struct stat st;
+    size_t  i;
+
+    if (!m->drop)
+        return;
+    paths[0] = m->config_dir;
+    paths[1] = conf->main_path;
+    paths[2] = conf->services_path;
+    for (i = 0; i < 3; i++) {
+        if (paths[i] == NULL || stat(paths[i], &st) < 0)
+            continue;
+        if (st.st_uid == m->uid || (st.st_mode & S_IWOTH)
+            || (st.st_gid == m->gid && (st.st_mode & S_IWGRP)))
+            log_warn("%s is writable by mail_owner %s: a worker taken over"
+                     " could rewrite the configuration; make it root's and"
+                     " not writable by group or others", paths[i],
+                     mr_main_params(conf)->mail_owner);
+    }
+}
+
+/*
  * mr_clean_tmp - at start, remove what writers that died with an earlier
  * master left in tmp/ (never acknowledged, so garbage). Only files an
  * hour old: workers of the earlier master may still be finishing one.
@@ -233,6 +262,7 @@ master_run_start(struct master *m)
     if (master_spawn_user(m, mr_main_params(m->conf)->mail_owner, errors) < 0
         || mr_prepare_dirs(m, m->conf, errors) < 0)
         log_fatal("%s", errors->data);
+    mr_check_config_owner(m, m->conf);
     mr_clean_tmp(m->conf);
     if ((n = master_service_build(m, m->conf, &svcs, errors)) < 0) {
         if (errors->len > 0 && errors->data[errors->len - 1] == '\n')
@@ -306,6 +336,7 @@ master_run_reload(struct master *m, struct dstr *errors)
         m->gid = save.gid;
         goto refused;
     }
+    mr_check_config_owner(m, nc);
     if ((n = master_service_build(m, nc, &svcs, errors)) < 0) {
         m->drop = save.drop;
         m->uid = save.uid;

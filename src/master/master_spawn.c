@@ -17,6 +17,7 @@
 
 #include "util/clock.h"
 #include "util/dstr.h"
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "conf/conf.h"
@@ -108,7 +109,9 @@ msp_child_fail(const char *what)
  * allocates. The descriptors are first moved above the fixed numbers
  * so that dup2 onto 3, 4 and 5 cannot clobber one another. Only smtpd
  * workers get the per-client limits table (fd 5): nothing else needs
- * to write in it.
+ * to write in it. An smtpd worker with smtpd_chroot keeps one
+ * capability, CAP_SYS_CHROOT, across the change to mail_owner and the
+ * exec; it drops it once in its jail (util/jail).
  */
 static void
 msp_child(const struct master *m, const struct master_service *svc,
@@ -116,7 +119,9 @@ msp_child(const struct master *m, const struct master_service *svc,
 {
     sigset_t all;
     int     sig, lfd, sfd, afd = -1, null, last;
-    int     anvil = m->anvil != NULL && strcmp(svc->def->program, "smtpd") == 0;
+    int     smtpd = strcmp(svc->def->program, "smtpd") == 0;
+    int     anvil = m->anvil != NULL && smtpd;
+    int     jailed = smtpd && svc->p->smtpd_chroot;
 
     (void) setsid();
     for (sig = 1; sig < NSIG; sig++)
@@ -149,12 +154,19 @@ msp_child(const struct master *m, const struct master_service *svc,
             msp_child_fail("setgroups");
         if (setresgid(m->gid, m->gid, m->gid) < 0)
             msp_child_fail("setresgid");
+        if (jailed && jail_grant_prepare() < 0)
+            msp_child_fail("keep CAP_SYS_CHROOT");
         if (setresuid(m->uid, m->uid, m->uid) < 0)
             msp_child_fail("setresuid");
+        if (jailed && jail_grant_finish() < 0)
+            msp_child_fail("grant CAP_SYS_CHROOT");
         if (setuid(0) == 0 || geteuid() == 0) {
             errno = EPERM;
             msp_child_fail("privileges were not dropped");
         }
+        /* no set-uid program or file capability can raise it again */
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0)
+            msp_child_fail("no_new_privs");
     }
     /* after the uid change, which clears it */
     (void) prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -11,6 +11,8 @@
  *     master drops them before exec); standalone (for tests) it runs as
  *     whoever starts it and binds its own socket. It writes only into
  *     queue_directory, through global/queue_file, on worker threads.
+ *     With smtpd_chroot it opens everything it reads, then chroots into
+ *     queue_directory and drops its last capability (util/jail).
  *
  * USAGE
  *     doppel-smtpd -c DIR [--listen HOST:PORT] [--stress|--normal]
@@ -35,12 +37,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "util/dstr.h"
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/xalloc.h"
@@ -56,6 +60,7 @@
 #include "smtpd/smtpd_master.h"
 #include "smtpd/smtpd_milter.h"
 #include "smtpd/smtpd_server.h"
+#include "tables/table_lmdb.h"
 
 #define SMTPD_PROGNAME "doppel/smtpd"
 #define SMTPD_BACKLOG 512
@@ -244,14 +249,40 @@ smtpd_loop_done(evutil_socket_t fd, short what, void *arg)
         (void) event_base_loopbreak(arg);
 }
 
+typedef int smtpd_personality_fn(const struct params *p, void *arg);
+
 /*
- * smtpd_compile_one - one personality's lists, maps and settings. Every
+ * smtpd_each_personality - fn for every personality of every service
+ * (and of the main file), each class, normal and stress; -1 if any
+ * call returned -1
+ */
+static int
+smtpd_each_personality(const struct conf *conf, smtpd_personality_fn *fn,
+                       void *arg)
+{
+    size_t  svc, cls, nsvc = conf->services ? conf->services->count : 0;
+    int     stress, ret = 0;
+
+    for (svc = 0; svc <= nsvc; svc++)
+        for (cls = 0; cls <= conf->nclasses; cls++)
+            for (stress = 0; stress < 2; stress++)
+                if (fn(conf_params(conf, svc == nsvc ? CONF_NO_SERVICE : svc,
+                                   cls == conf->nclasses ? NULL
+                                   : conf->classes[cls], stress), arg) < 0)
+                    ret = -1;
+    return ret;
+}
+
+/*
+ * smtpd_compile_one - one personality's lists, maps and settings, now:
+ * a broken table stops the worker at start, not a session. Every
  * personality of a service shares most of them: each error is reported
  * once.
  */
 static int
-smtpd_compile_one(const struct params *p, struct dstr *errors)
+smtpd_compile_one(const struct params *p, void *arg)
 {
+    struct dstr *errors = arg;
     struct dstr *mine = dstr_new(128, 65536);
     size_t  i;
     int     ret = 0;
@@ -282,26 +313,69 @@ smtpd_compile_one(const struct params *p, struct dstr *errors)
     return ret;
 }
 
-/*
- * smtpd_compile_restrictions - every personality's restriction lists and
- * tables, now: a broken table stops the worker at start, not a session.
- */
+/* smtpd_jail_same_queue - a personality that writes outside the jail */
 static int
-smtpd_compile_restrictions(const struct conf *conf, struct dstr *errors)
+smtpd_jail_same_queue(const struct params *p, void *arg)
 {
-    size_t  svc, cls, nsvc = conf->services ? conf->services->count : 0;
-    int     stress, ret = 0;
+    struct dstr *errors = arg;
 
-    for (svc = 0; svc <= nsvc; svc++)
-        for (cls = 0; cls <= conf->nclasses; cls++)
-            for (stress = 0; stress < 2; stress++)
-                if (smtpd_compile_one(conf_params(conf, svc == nsvc
-                                                  ? CONF_NO_SERVICE : svc,
-                                                  cls == conf->nclasses
-                                                  ? NULL : conf->classes[cls],
-                                                  stress), errors) < 0)
-                    ret = -1;
-    return ret;
+    if (strcmp(p->queue_directory, jail_path(p->queue_directory)) == 0
+        && !strstr(errors->data, p->queue_directory)) {
+        (void) dstr_appendf(errors, "smtpd_chroot: queue_directory %s of a"
+                            " personality is outside the chroot\n",
+                            p->queue_directory);
+        return -1;
+    }
+    return 0;
+}
+
+/* smtpd_jail_open_maps - what a personality looks up, opened now */
+static int
+smtpd_jail_open_maps(const struct params *p, void *arg)
+{
+    smtpd_classify_prepare(arg, p);
+    return 0;
+}
+
+/*
+ * smtpd_table_replaced - in the chroot, a rebuilt lmdb table cannot be
+ * reopened by name: under the master this worker retires once its
+ * sessions end, and the one that replaces it opens the new file
+ */
+static void
+smtpd_table_replaced(const char *source)
+{
+    if (smtpd_srv->master == NULL) {
+        log_warn("lmdb table %s was rebuilt: restart doppel-smtpd to read it"
+                 " (its chroot hides the new file)", source);
+        return;
+    }
+    log_info("lmdb table %s was rebuilt: this worker retires once its"
+             " sessions end, and a new one reads it (its chroot hides the"
+             " new file)", source);
+    smtpd_server_drain(smtpd_srv);
+}
+
+/*
+ * smtpd_jail - smtpd_chroot: with every file open (tables, certificates,
+ * resolver files, the history store, the syslog socket, the time zone),
+ * make queue_directory the root and drop the last capability
+ */
+static void
+smtpd_jail(int under_master, const struct conf *conf)
+{
+    struct dstr *errors = dstr_new(256, 65536);
+
+    (void) smtpd_each_personality(conf, smtpd_jail_open_maps,
+                                  smtpd_srv->classify);
+    log_connect();
+    tzset();
+    if (jail_enter(errors) < 0
+        || smtpd_each_personality(conf, smtpd_jail_same_queue, errors) < 0)
+        smtpd_config_refused(under_master, errors);
+    dstr_free(errors);
+    table_lmdb_on_replaced(smtpd_table_replaced);
+    log_info("smtpd: chroot %s", jail_root());
 }
 
 /*
@@ -344,6 +418,7 @@ main(int argc, char **argv)
     enum smtpd_stress cli_stress = SMTPD_STRESS_AUTO;
     int     foreground = 0, c, fd, nlisten = 0;
     struct conf *conf = NULL;
+    const struct params *served;
     struct dstr *errors;
     struct event_base *base;
     struct event *sigterm, *sigint, *tick;
@@ -388,8 +463,21 @@ main(int argc, char **argv)
                                       PERSONALITY_DEFAULT_CLASS,
                                       0)->queue_directory, errors) < 0)
         log_fatal("queue_directory: %s", errors->data);
-    if (smtpd_compile_restrictions(conf, errors) < 0)
+    if (smtpd_each_personality(conf, smtpd_compile_one, errors) < 0)
         smtpd_config_refused(wk.under_master, errors);
+    if (wk.under_master)
+        service = (size_t) wk.service;
+    else if (listen_arg != NULL)
+        service = smtpd_find_service(conf, listen_arg);
+    else
+        service = CONF_NO_SERVICE;
+    /* before any thread: a user namespace needs a single-threaded caller */
+    served = conf_params(conf, service, PERSONALITY_DEFAULT_CLASS, 0);
+    if (served->smtpd_chroot) {
+        dstr_append_str(errors, "smtpd_chroot: ");
+        if (jail_plan(served->queue_directory, errors) < 0)
+            smtpd_config_refused(wk.under_master, errors);
+    }
     errors = dstr_free(errors);
 
     if (evthread_use_pthreads() < 0)
@@ -399,7 +487,6 @@ main(int argc, char **argv)
     smtpd_srv = smtpd_server_new(base, conf);
 
     if (wk.under_master) {
-        service = (size_t) wk.service;
         if (smtpd_server_listen(smtpd_srv, MASTER_PROTO_LISTEN_FD, service,
                                 service < conf->services->count
                                 ? smtpd_stress_of(conf, service, cli_stress)
@@ -415,7 +502,6 @@ main(int argc, char **argv)
         if (smtpd_split_hostport(listen_arg, host, sizeof(host), port,
                                  sizeof(port)) < 0)
             log_fatal("--listen %s: use HOST:PORT or [IPV6]:PORT", listen_arg);
-        service = smtpd_find_service(conf, listen_arg);
         fd = smtpd_bind(host, port);
         if (smtpd_server_listen(smtpd_srv, fd, service,
                                 smtpd_stress_of(conf, service,
@@ -440,6 +526,8 @@ main(int argc, char **argv)
                   " smtpd service in %s/%s", dir, CONF_SERVICES_FILE);
     smtpd_anvil(smtpd_srv, wk.under_master,
                 wk.under_master ? (size_t) wk.worker : 0);
+    if (served->smtpd_chroot)
+        smtpd_jail(wk.under_master, conf);
 
     sigterm = evsignal_new(base, SIGTERM, smtpd_signal, base);
     sigint = evsignal_new(base, wk.under_master ? SIGQUIT : SIGINT,

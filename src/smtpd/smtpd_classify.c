@@ -151,6 +151,13 @@ classify_maps_get(struct smtpd_classify *cls, const struct params *p)
     return m;
 }
 
+/* smtpd_classify_prepare - open a personality's maps now */
+void
+smtpd_classify_prepare(struct smtpd_classify *cls, const struct params *p)
+{
+    (void) classify_maps_get(cls, p);
+}
+
 /* smtpd_classify_compile - open a personality's maps, to report errors */
 int
 smtpd_classify_compile(const struct params *p, struct dstr *errors)

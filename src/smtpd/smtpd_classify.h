@@ -37,8 +37,10 @@
  *     client here sees it at once.
  * RULES
  *     Without a usable store (it failed to open: logged) only identity
- *     maps classify. Maps are compiled once per personality and kept
- *     until smtpd_classify_flush() (a reload).
+ *     maps classify. Maps are compiled once per personality, when it
+ *     classifies first or at smtpd_classify_prepare() (which a worker
+ *     calls for each personality before it chroots), and kept until
+ *     smtpd_classify_flush() (a reload).
  * DIAGNOSTICS
  *     smtpd_classify_compile() opens a personality's maps and reports a
  *     broken one as table_open() does, so that it stops the worker at
@@ -72,6 +74,8 @@ struct smtpd_classify *smtpd_classify_free(struct smtpd_classify *cls);
 int     smtpd_classify_compile(const struct params *p, struct dstr *errors);
 void    smtpd_classify_flush(struct smtpd_classify *cls,
                              const struct conf *conf);
+void    smtpd_classify_prepare(struct smtpd_classify *cls,
+                               const struct params *p);
 const char *smtpd_classify_name(struct smtpd_classify *cls,
                                 const struct params *p,
                                 const struct netaddr *addr,

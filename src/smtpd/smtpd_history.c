@@ -11,6 +11,7 @@
 
 #include "util/clock.h"
 #include "util/dstr.h"
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/xalloc.h"
@@ -110,6 +111,9 @@ smtpd_history_thread(void *arg)
     size_t  n;
     int     stopping, write;
 
+    /* a worker bound for its chroot: no capability in this thread */
+    if (jail_thread_start() < 0)
+        log_fatal("%s: cannot drop capabilities: %m", __func__);
     pthread_mutex_lock(&h->lock);
     for (;;) {
         for (;;) {

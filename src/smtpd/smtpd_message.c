@@ -10,6 +10,7 @@
 #include <event2/bufferevent.h>
 
 #include "util/dstr.h"
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/mailaddr.h"
 #include "util/str.h"
@@ -298,7 +299,7 @@ msg_new(struct session *s, int bdat)
 
     m->s = s;
     m->bdat = bdat;
-    m->queue_dir = xstrdup(s->p->queue_directory);
+    m->queue_dir = xstrdup(jail_path(s->p->queue_directory));
     m->why = dstr_new(64, 1024);
     m->received = dstr_new(256, MSG_RECEIVED_MAX);
     m->chunk = xmalloc(SMTPD_MESSAGE_CHUNK + SMTPD_DATA_SLACK);

@@ -18,6 +18,7 @@
 #include <event2/util.h>
 
 #include "util/dstr.h"
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/mailaddr.h"
 #include "util/netaddr.h"
@@ -253,7 +254,7 @@ smtpd_milter_endpoint(const char *endpoint, struct sockaddr_storage *ss,
     memset(ss, 0, sizeof(*ss));
     if (strncmp(endpoint, "unix:", 5) == 0
         || strncmp(endpoint, "local:", 6) == 0) {
-        rest = strchr(endpoint, ':') + 1;
+        rest = jail_path(strchr(endpoint, ':') + 1);
         if (*rest == '\0' || strlen(rest) >= sizeof(sun->sun_path)) {
             dstr_appendf(why, "%s: bad socket path", endpoint);
             return -1;

@@ -18,6 +18,7 @@
 
 #include "util/clock.h"
 #include "util/dstr.h"
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/str.h"
@@ -256,6 +257,7 @@ policy_parse_server(const char *server, const char *queue_dir,
     if (strncmp(server, "unix:", 5) == 0) {
         struct sockaddr_un *un = (struct sockaddr_un *) ss;
         const char *path = server + 5;
+        char    full[2 * sizeof(un->sun_path)];
         int     n;
 
         if (*path == '\0') {
@@ -264,10 +266,12 @@ policy_parse_server(const char *server, const char *queue_dir,
         }
         un->sun_family = AF_UNIX;
         if (*path == '/' || queue_dir == NULL || *queue_dir == '\0')
-            n = snprintf(un->sun_path, sizeof(un->sun_path), "%s", path);
+            n = snprintf(full, sizeof(full), "%s", path);
         else
-            n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/%s",
-                         queue_dir, path);
+            n = snprintf(full, sizeof(full), "%s/%s", queue_dir, path);
+        if (n >= 0 && (size_t) n < sizeof(full))
+            n = snprintf(un->sun_path, sizeof(un->sun_path), "%s",
+                         jail_path(full));
         if (n < 0 || (size_t) n >= sizeof(un->sun_path)) {
             (void) dstr_appendf(why, "socket path longer than %zu bytes",
                                 sizeof(un->sun_path) - 1);

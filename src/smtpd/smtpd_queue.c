@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "smtpd/smtpd_queue.h"
@@ -33,6 +34,9 @@ smtpd_queue_thread(void *arg)
     struct smtpd_queue *q = arg;
     struct smtpd_queue_job *job;
 
+    /* a worker bound for its chroot: no capability in this thread */
+    if (jail_thread_start() < 0)
+        log_fatal("%s: cannot drop capabilities: %m", __func__);
     pthread_mutex_lock(&q->lock);
     for (;;) {
         while (q->todo == NULL && !q->stop)

@@ -33,7 +33,11 @@ struct table_lmdb {
     long long recheck_ms;              /* interval between stat() calls */
     long long checked_ms;              /* monotonic time of the last one */
     int     warned;                    /* a failed reopen was logged */
+    int     replaced;                  /* told table_lmdb_replaced */
 };
+
+/* who is told of a replacement that cannot be reopened by name */
+static void (*table_lmdb_replaced) (const char *source);
 
 /* one source line, while building */
 struct table_lmdb_entry {
@@ -367,12 +371,23 @@ table_lmdb_recheck(struct table_lmdb *t)
     struct dstr *why;
     MDB_env *env;
     MDB_dbi dbi;
+    mdb_filehandle_t fd;
     long long now = clock_mono_ms();
 
     if (t->recheck_ms > 0 && now - t->checked_ms < t->recheck_ms)
         return;
     t->checked_ms = now;
-    if (stat(t->path, &st) < 0 || (st.st_dev == t->dev && st.st_ino == t->ino))
+    if (stat(t->path, &st) < 0) {
+        /* out of sight (a chroot): a renamed-over file has no links */
+        if (!t->replaced && table_lmdb_replaced != NULL
+            && mdb_env_get_fd(t->env, &fd) == 0 && fstat(fd, &st) == 0
+            && st.st_nlink == 0) {
+            t->replaced = 1;
+            table_lmdb_replaced(t->source);
+        }
+        return;
+    }
+    if (st.st_dev == t->dev && st.st_ino == t->ino)
         return;
     why = dstr_new(128, 4096);
     if ((env = table_lmdb_env(t->path, &dbi, &st, why)) == NULL) {
@@ -391,6 +406,13 @@ table_lmdb_recheck(struct table_lmdb *t)
     t->ino = st.st_ino;
     t->warned = 0;
     log_info("lmdb table %s: reopened %s", t->source, t->path);
+}
+
+/* table_lmdb_on_replaced - fn learns of replacements it must act on */
+void
+table_lmdb_on_replaced(void (*fn) (const char *source))
+{
+    table_lmdb_replaced = fn;
 }
 
 /* table_lmdb_lookup - one key, copied out of the map */

@@ -26,6 +26,12 @@
  *     SOURCE.lmdb is still the file it opened and, if it was replaced,
  *     reopens it; table_lmdb_set_recheck() changes the interval (0:
  *     every lookup; for tests).
+ *
+ *     A process that cannot see SOURCE.lmdb by name any more (it is in
+ *     a chroot) notices a replacement by the open file's link count
+ *     dropping to 0, and calls the function given to
+ *     table_lmdb_on_replaced() with the source's name, once per table:
+ *     it is for the process to start over and open the new file.
  * RULES
  *     The caller owns the table; table_lmdb_free() returns NULL. A
  *     table is used by one thread at a time.
@@ -56,6 +62,7 @@ struct table_lmdb;
 int     table_lmdb_build(const char *source, size_t *count,
                          struct dstr *errors);
 struct table_lmdb *table_lmdb_open(const char *source, struct dstr *errors);
+void    table_lmdb_on_replaced(void (*fn) (const char *source));
 enum table_status table_lmdb_lookup(struct table_lmdb *t, const char *key,
                                     struct dstr *value);
 void    table_lmdb_set_recheck(struct table_lmdb *t, long long ms);

@@ -121,6 +121,14 @@ log_syslog_connect(void)
     return 0;
 }
 
+/* log_connect - open the sink's socket now (a chroot is coming) */
+void
+log_connect(void)
+{
+    if (log_sink_kind == LOG_SINK_SYSLOG)
+        (void) log_syslog_connect();
+}
+
 /* log_write_stderr - one line to fd 2; -1 if it would block */
 static int
 log_write_stderr(const char *line, size_t len)

@@ -18,6 +18,10 @@
  *     written without waiting. A line the sink cannot take now is
  *     dropped and counted; the count is logged once the sink drains,
  *     and log_dropped() exports it for metrics.
+ *
+ *     The syslog socket is opened with the first line, and again after
+ *     an error. log_connect() opens it now, for a process about to
+ *     chroot; a reconnection from inside a jail finds JAIL/dev/log.
  * RULES
  *     Write "object: action: reason". Messages longer than LOG_LINE_MAX
  *     are cut with "..." at the end.
@@ -59,6 +63,7 @@ void    log_set_capture(log_capture_fn *fn);
 void    log_set_fatal_hook(log_fatal_fn *fn);
 unsigned long log_dropped(void);
 const char *log_progname(void);
+void    log_connect(void);
 
 void    log_msg(enum log_level level, const char *fmt, ...)
             __attribute__((format(printf, 2, 3)));

@@ -255,6 +255,63 @@ test_table_lmdb_rebuild(void **state)
     dstr_free(errors);
 }
 
+static char replaced_source[4096];
+static int replaced_calls;
+
+/* note_replaced - the hook: remember who called */
+static void
+note_replaced(const char *src)
+{
+    snprintf(replaced_source, sizeof(replaced_source), "%s", src);
+    replaced_calls++;
+}
+
+/*
+ * test_table_lmdb_out_of_sight - a reader that cannot see the file by
+ * name (as in a chroot) learns of a replacement once, and goes on with
+ * the database it has
+ */
+static void
+test_table_lmdb_out_of_sight(void **state)
+{
+    struct dstr *errors = dstr_new(64, 65536);
+    struct dstr *value = dstr_new(16, 4096);
+    struct table_lmdb *reader;
+    char   *path = source("key old\n");
+    char    db[4096], moved[4200];
+
+    (void) state;
+    replaced_calls = 0;
+    table_lmdb_on_replaced(note_replaced);
+    build(path);
+    assert_non_null(reader = table_lmdb_open(path, errors));
+    table_lmdb_set_recheck(reader, 0);
+    snprintf(db, sizeof(db), "%s.lmdb", path);
+
+    /* out of sight but still linked (moved away): nothing to tell */
+    snprintf(moved, sizeof(moved), "%s.moved", db);
+    assert_int_equal(rename(db, moved), 0);
+    assert_int_equal(table_lmdb_lookup(reader, "key", value), TABLE_FOUND);
+    assert_int_equal(replaced_calls, 0);
+    assert_int_equal(rename(moved, db), 0);
+    free(path);
+    path = source("key new\n");
+    build(path);                        /* renamed over: old file unlinked */
+    assert_int_equal(unlink(db), 0);    /* and the new one out of sight */
+    assert_int_equal(table_lmdb_lookup(reader, "key", value), TABLE_FOUND);
+    assert_string_equal(value->data, "old");
+    assert_int_equal(replaced_calls, 1);
+    assert_string_equal(replaced_source, path);
+    assert_int_equal(table_lmdb_lookup(reader, "key", value), TABLE_FOUND);
+    assert_int_equal(replaced_calls, 1);        /* once per table */
+
+    table_lmdb_on_replaced(NULL);
+    table_lmdb_free(reader);
+    free(path);
+    dstr_free(value);
+    dstr_free(errors);
+}
+
 /* test_table_lmdb_large - the map grows past its first guess */
 static void
 test_table_lmdb_large(void **state)
@@ -287,6 +344,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_table_lmdb_not_lmdb, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_table_lmdb_rebuild, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_table_lmdb_out_of_sight, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_table_lmdb_large, setup, teardown),
     };
