@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# 09-diskfull - a full queue file system answers 452 4.3.1 and leaves nothing.
+# 09-diskfull - a full queue file system, and one that turns read-only
+# (an I/O error), answer 452 4.3.1 and leave nothing.
 import os
 import subprocess
 import sys
@@ -49,6 +50,29 @@ try:
         like(r.reply(), r"^250 2\.0\.0 Ok: queued as \w{20}$",
              "space came back: a small message is queued")
         is_(len(srv.incoming()), 1, "one file in incoming/")
+
+        # an I/O error: the file system turns read-only under the server
+        ro = subprocess.run(["mount", "-o", "remount,ro", mnt],
+                            capture_output=True, timeout=30)
+        ok(ro.returncode == 0, "the queue file system is now read-only (%s)"
+           % ro.stderr.decode("utf-8", "replace").strip())
+        r.cmd("MAIL FROM:<f@example.org>")
+        r.cmd("RCPT TO:<a@example.net>")
+        reply = r.cmd("DATA")
+        if reply.startswith("354"):
+            r.send(b"Subject: ro\r\n\r\nnowhere to go\r\n.\r\n")
+            reply = r.reply()
+        is_(reply, "452 4.3.1 Insufficient system storage",
+            "a read-only queue: 452 4.3.1")
+        subprocess.run(["mount", "-o", "remount,rw", mnt], timeout=30)
+        is_(srv.tmp_files(), [], "no partial file after the I/O error")
+        is_(len(srv.incoming()), 1, "and nothing new in incoming/")
+        r.cmd("MAIL FROM:<f@example.org>")
+        r.cmd("RCPT TO:<a@example.net>")
+        r.cmd("DATA")
+        r.send(b"Subject: rw\r\n\r\nwritable again\r\n.\r\n")
+        like(r.reply(), r"^250 2\.0\.0 Ok: queued as \w{20}$",
+             "writable again: the next message is queued")
         r.cmd("QUIT")
 finally:
     subprocess.run(["umount", mnt], timeout=30)

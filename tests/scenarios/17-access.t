@@ -4,7 +4,8 @@
 # (from a list and from a table, loops refused), reply code parameters,
 # reject_unauth_pipelining, reject_unknown_client_hostname and
 # reject_unknown_reverse_client_hostname against a DNS server on
-# loopback, reject_unlisted_recipient (explicit and implied), the stress
+# loopback (and a DNS server that never answers one client, which stalls
+# no other session), reject_unlisted_recipient (explicit and implied), the stress
 # personality's own list, and broken maps refused at start with
 # FILE:LINE.
 import os
@@ -277,7 +278,7 @@ with Server(PIPE, name="pipelining") as srv:
 ZONE = {"ptr": {"127.0.0.5": "good.example", "127.0.0.6": "liar.example",
                 "127.0.0.9": "bad_name!.example"},
         "a": {"good.example": "127.0.0.5", "liar.example": "192.0.2.1"},
-        "servfail": ["127.0.0.7"]}
+        "servfail": ["127.0.0.7"], "drop": ["127.0.0.11"]}
 with DnsServer(ZONE) as dns:
     tmp = tempfile.mkdtemp(prefix="doppel-dns-")
     resolv = os.path.join(tmp, "resolv.conf")
@@ -321,6 +322,24 @@ with DnsServer(ZONE) as dns:
         is_(rcpt(srv, "user@" + LOCAL, source="127.0.0.7"),
             "450 4.7.1 Client host rejected: cannot find your reverse "
             "hostname, [127.0.0.7]", "reverse: the DNS failed: 450")
+    # a lookup that is never answered holds its own session only
+    with Server(dict(DNS, smtpd_peername_lookup_timeout="6s"),
+                name="dns-silent") as srv:
+        silent = Raw(srv.port, greet=False, source="127.0.0.11")
+        is_(rcpt(srv, "user@" + LOCAL, source="127.0.0.5"), "250 2.1.5 Ok",
+            "silent DNS for one client: another client is served meanwhile")
+        silent.sock.settimeout(0.2)
+        try:
+            early = silent.sock.recv(100)
+        except OSError:
+            early = b""
+        is_(early, b"", "...while the silent one still waits for its greeting")
+        silent.sock.settimeout(30)
+        like(silent.reply(), r"^220 ", "after smtpd_peername_lookup_timeout"
+             " the silent one is greeted")
+        ok(srv.wait_log(r"connect from unknown\[127\.0\.0\.11\]"),
+           "as an unknown client")
+        is_(silent.cmd("QUIT")[:3], "221", "and served")
     ok(("5.0.0.127.in-addr.arpa", 12) in dns.queries
        and ("good.example", 1) in dns.queries,
        "doppel asked the test's DNS server (PTR, then A)")
