@@ -20,7 +20,6 @@
 #include "tables/table_file.h"
 #include "tables/table_lmdb.h"
 
-#define TABLE_LMDB_KEY_MAX 511          /* LMDB's default key size limit */
 #define TABLE_LMDB_ENTRIES_MAX 100000000        /* lines in one source */
 
 struct table_lmdb {

@@ -56,6 +56,7 @@
 #define TABLE_LMDB_SUFFIX ".lmdb"
 #define TABLE_LMDB_RECHECK_MS 1000      /* how often lookups stat the file */
 #define TABLE_LMDB_MAP_MAX (1LL << 36)  /* largest database built: 64 GiB */
+#define TABLE_LMDB_KEY_MAX 511          /* longest key: LMDB's default limit */
 
 struct table_lmdb;
 
