@@ -147,6 +147,7 @@ main(int argc, char **argv)
     int     ch, foreground = 0, pidfd, ready = -1;
 
     log_open("doppel/master", LOG_SINK_STDERR);
+    event_set_log_callback(log_libevent);
     while ((ch = getopt(argc, argv, "c:fh")) != -1) {
         switch (ch) {
         case 'c':

@@ -453,6 +453,7 @@ main(int argc, char **argv)
         || (wk.under_master && listen_arg != NULL))
         smtpd_usage();
     log_open(SMTPD_PROGNAME, foreground ? LOG_SINK_STDERR : LOG_SINK_SYSLOG);
+    event_set_log_callback(log_libevent);
     (void) signal(SIGPIPE, SIG_IGN);
 
     errors = dstr_new(256, 64 * 1024);

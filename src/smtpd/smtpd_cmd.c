@@ -286,7 +286,8 @@ cmd_ehlo(struct session *s, struct cmd_args *a)
     smtpd_session_reply(s, "250-SIZE %lld", s->p->message_size_limit);
     if (!s->p->disable_vrfy_command)
         smtpd_session_reply(s, "250-VRFY");
-    if (s->srv->tls != NULL && !(s->flags & SESSION_F_TLS))
+    if (smtpd_server_tls(s->srv, s->service) != NULL
+        && !(s->flags & SESSION_F_TLS))
         smtpd_session_reply(s, "250-STARTTLS");
     smtpd_xclient_ehlo(s);
     smtpd_session_reply(s, "250-ENHANCEDSTATUSCODES");
@@ -305,7 +306,7 @@ cmd_starttls_check(struct session *s, struct cmd_args *a)
         smtpd_session_reply(s, "554 5.5.1 Error: TLS already active");
         return -1;
     }
-    if (s->srv->tls == NULL) {
+    if (smtpd_server_tls(s->srv, s->service) == NULL) {
         smtpd_session_reply(s, "502 5.5.1 Error: command not implemented");
         return -1;
     }
@@ -618,7 +619,8 @@ cmd_help(struct session *s, struct cmd_args *a)
     (void) a;
     smtpd_session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA"
                         " BDAT RSET NOOP QUIT VRFY HELP%s",
-                        s->srv->tls ? " STARTTLS" : "");
+                        smtpd_server_tls(s->srv, s->service)
+                        ? " STARTTLS" : "");
     return 0;
 }
 

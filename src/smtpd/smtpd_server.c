@@ -47,6 +47,16 @@ struct smtpd_listener {
     struct smtpd_listener *next;
 };
 
+/* one service's STARTTLS context */
+struct smtpd_server_tls {
+    struct smtpd_server_tls *next;
+    size_t  service;
+    char   *cert;                      /* NULL: no STARTTLS there */
+    char   *key;
+    struct smtpd_tls *tls;
+    int     owner;                     /* frees tls; else shares one */
+};
+
 /* smtpd_server_hostname - myhostname, or "localhost" if it is empty */
 const char *
 smtpd_server_hostname(const struct params *p)
@@ -60,7 +70,6 @@ smtpd_server_new(struct event_base *base, const struct conf *conf)
 {
     struct smtpd_server *srv = xcalloc(1, sizeof(*srv));
     const struct params *p;
-    struct dstr *why;
 
     srv->base = base;
     srv->conf = conf;
@@ -71,20 +80,6 @@ smtpd_server_new(struct event_base *base, const struct conf *conf)
     if (p->smtpd_peername_lookup)
         srv->dns = smtpd_dns_new(base, p->smtpd_dns_hosts_file,
                                  p->smtpd_dns_resolv_conf);
-    /* XXX one TLS context per worker, from the main file: a service's
-     * -o smtpd_tls_cert_file is not honoured yet */
-    if (p->smtpd_tls_cert_file && *p->smtpd_tls_cert_file) {
-        why = dstr_new(128, 2048);
-        srv->tls = smtpd_tls_new(p->smtpd_tls_cert_file,
-                                 p->smtpd_tls_key_file
-                                 && *p->smtpd_tls_key_file
-                                 ? p->smtpd_tls_key_file
-                                 : p->smtpd_tls_cert_file, why);
-        if (srv->tls == NULL)
-            log_fatal("smtpd_tls_cert_file %s: %s", p->smtpd_tls_cert_file,
-                      why->data);
-        dstr_free(why);
-    }
     srv->queue = smtpd_queue_new(base, (int) p->smtpd_queue_threads);
     srv->policy = smtpd_policy_new(base);
     srv->classify = smtpd_classify_new(base, conf, p);
@@ -242,6 +237,75 @@ smtpd_server_accept_error(struct evconnlistener *evl, void *arg)
     (void) evtimer_add(l->pause_ev, &tv);
 }
 
+/*
+ * smtpd_server_tls_add - the STARTTLS context of a service, from its
+ * own smtpd_tls_cert_file and smtpd_tls_key_file (-o applies); services
+ * with the same files share one context. Fatal if the files are bad.
+ */
+static void
+smtpd_server_tls_add(struct smtpd_server *srv, size_t service)
+{
+    const struct params *p = conf_params(srv->conf, service,
+                                         PERSONALITY_DEFAULT_CLASS, 0);
+    const char *cert = p->smtpd_tls_cert_file;
+    const char *key = p->smtpd_tls_key_file;
+    struct smtpd_server_tls *e, *same = NULL;
+    struct dstr *why;
+
+    for (e = srv->tls; e != NULL; e = e->next) {
+        if (e->service == service)
+            return;
+        if (e->owner && cert && strcmp(e->cert, cert) == 0
+            && strcmp(e->key, key && *key ? key : cert) == 0)
+            same = e;
+    }
+    e = xcalloc(1, sizeof(*e));
+    e->service = service;
+    if (cert != NULL && *cert != '\0') {
+        e->cert = xstrdup(cert);
+        e->key = xstrdup(key && *key ? key : cert);
+        if (same != NULL) {
+            e->tls = same->tls;
+        } else {
+            why = dstr_new(128, 2048);
+            if ((e->tls = smtpd_tls_new(e->cert, e->key, why)) == NULL)
+                log_fatal("smtpd_tls_cert_file %s: %s", e->cert, why->data);
+            dstr_free(why);
+            e->owner = 1;
+        }
+    }
+    e->next = srv->tls;
+    srv->tls = e;
+}
+
+/* smtpd_server_tls - a service's STARTTLS context; NULL: none */
+struct smtpd_tls *
+smtpd_server_tls(const struct smtpd_server *srv, size_t service)
+{
+    const struct smtpd_server_tls *e;
+
+    for (e = srv->tls; e != NULL; e = e->next)
+        if (e->service == service)
+            return e->tls;
+    return NULL;
+}
+
+/* smtpd_server_tls_free - every context and entry */
+static void
+smtpd_server_tls_free(struct smtpd_server *srv)
+{
+    struct smtpd_server_tls *e;
+
+    while ((e = srv->tls) != NULL) {
+        srv->tls = e->next;
+        if (e->owner)
+            (void) smtpd_tls_free(e->tls);
+        free(e->cert);
+        free(e->key);
+        free(e);
+    }
+}
+
 /* smtpd_server_listen - accept on a listening socket for a service */
 int
 smtpd_server_listen(struct smtpd_server *srv, int fd, size_t service,
@@ -249,6 +313,7 @@ smtpd_server_listen(struct smtpd_server *srv, int fd, size_t service,
 {
     struct smtpd_listener *l = xcalloc(1, sizeof(*l));
 
+    smtpd_server_tls_add(srv, service);
     l->srv = srv;
     l->service = service;
     l->stress = stress;
@@ -365,7 +430,7 @@ smtpd_server_free(struct smtpd_server *srv)
     srv->policy = smtpd_policy_free(srv->policy);
     srv->classify = smtpd_classify_free(srv->classify);
     srv->dns = smtpd_dns_free(srv->dns);
-    srv->tls = smtpd_tls_free(srv->tls);
+    smtpd_server_tls_free(srv);
     if (srv->sessions != NULL)
         log_warn("smtpd: %zu session(s) left at exit", srv->nsessions);
     free(srv);

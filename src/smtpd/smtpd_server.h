@@ -33,8 +33,10 @@
  *     One server per event base. smtpd_server_free() after the loop has
  *     returned; it waits for outstanding queue jobs.
  * DIAGNOSTICS
- *     Unusable resources (TLS files, queue directory) are fatal at
- *     smtpd_server_new(); accept errors are logged and retried. Out of
+ *     Unusable resources are fatal: the queue directory at
+ *     smtpd_server_new(), a service's TLS files (its own
+ *     smtpd_tls_cert_file and smtpd_tls_key_file, -o included) at
+ *     smtpd_server_listen(); accept errors are logged and retried. Out of
  *     descriptors (EMFILE, ENFILE) or kernel memory, a listener pauses
  *     100 ms, doubling up to 1 s, until accept works again, with one
  *     warning ("accept: Too many open files; pausing accepts for 100
@@ -54,6 +56,8 @@ struct event_base;
 struct session;
 struct smtpd_listener;
 struct smtpd_master;
+struct smtpd_server_tls;
+struct smtpd_tls;
 
 enum smtpd_stress {
     SMTPD_STRESS_AUTO,
@@ -66,7 +70,7 @@ struct smtpd_server {
     const struct conf *conf;
     const struct params *p;            /* main file, normal: server-wide */
     struct smtpd_dns *dns;
-    struct smtpd_tls *tls;             /* NULL: no STARTTLS */
+    struct smtpd_server_tls *tls;      /* STARTTLS contexts, by service */
     struct smtpd_queue *queue;
     struct smtpd_policy *policy;       /* policy server connections */
     struct smtpd_classify *classify;   /* client classes and history */
@@ -80,8 +84,11 @@ struct smtpd_server {
     int     stopping;
 };
 
+
 struct smtpd_server *smtpd_server_new(struct event_base *base,
                                       const struct conf *conf);
+struct smtpd_tls *smtpd_server_tls(const struct smtpd_server *srv,
+                                   size_t service);
 int     smtpd_server_listen(struct smtpd_server *srv, int fd, size_t service,
                             enum smtpd_stress stress);
 void    smtpd_server_set_stress(struct smtpd_server *srv, size_t service,

@@ -990,7 +990,8 @@ smtpd_session_start_tls(struct session *s)
     struct bufferevent *tls_bev;
     size_t  discarded;
 
-    tls_bev = smtpd_tls_start(s->srv->tls, s->srv->base, s->plain, &discarded);
+    tls_bev = smtpd_tls_start(smtpd_server_tls(s->srv, s->service),
+                              s->srv->base, s->plain, &discarded);
     if (tls_bev == NULL) {
         smtpd_session_log(s, LOG_LEVEL_ERROR, "cannot start TLS");
         smtpd_session_close(s);

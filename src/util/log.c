@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "util/log.h"
 
 #define LOG_SYSLOG_PATH "/dev/log"
@@ -127,6 +129,28 @@ log_connect(void)
 {
     if (log_sink_kind == LOG_SINK_SYSLOG)
         (void) log_syslog_connect();
+}
+
+/* log_libevent - libevent's own messages, through our sink */
+void
+log_libevent(int severity, const char *msg)
+{
+    static const struct {
+        int     severity;
+        enum log_level level;
+    } map[] = {
+        {EVENT_LOG_DEBUG, LOG_LEVEL_DEBUG},
+        {EVENT_LOG_MSG, LOG_LEVEL_INFO},
+        {EVENT_LOG_WARN, LOG_LEVEL_WARN},
+        {EVENT_LOG_ERR, LOG_LEVEL_ERROR},
+    };
+    enum log_level level = LOG_LEVEL_WARN;
+    size_t  i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].severity == severity)
+            level = map[i].level;
+    log_msg(level, "libevent: %s", msg ? msg : "");
 }
 
 /* log_write_stderr - one line to fd 2; -1 if it would block */

@@ -22,6 +22,10 @@
  *     The syslog socket is opened with the first line, and again after
  *     an error. log_connect() opens it now, for a process about to
  *     chroot; a reconnection from inside a jail finds JAIL/dev/log.
+ *
+ *     log_libevent() is a callback for event_set_log_callback(): what
+ *     libevent and its resolver report ("Nameserver ... has failed")
+ *     goes to the same sink, as "libevent: ..." at the matching level.
  * RULES
  *     Write "object: action: reason". Messages longer than LOG_LINE_MAX
  *     are cut with "..." at the end.
@@ -64,6 +68,7 @@ void    log_set_fatal_hook(log_fatal_fn *fn);
 unsigned long log_dropped(void);
 const char *log_progname(void);
 void    log_connect(void);
+void    log_libevent(int severity, const char *msg);
 
 void    log_msg(enum log_level level, const char *fmt, ...)
             __attribute__((format(printf, 2, 3)));

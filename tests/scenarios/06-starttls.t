@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# 06-starttls - STARTTLS with a certificate made now; pipelined plaintext discarded.
+# 06-starttls - STARTTLS with a certificate made now; pipelined plaintext
+# discarded; a service's own -o smtpd_tls_cert_file, or none.
 import os
 import smtplib
 import ssl
@@ -98,5 +99,47 @@ with Server({"smtpd_tls_cert_file": cert, "smtpd_tls_key_file": key,
     is_(r.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS", "STARTTLS")
     ok(r.closed(8), "no handshake: closed by smtpd_starttls_timeout")
     ok(srv.wait_log(r"timeout after STARTTLS from"), "logged")
+
+# a service's own certificate (-o), and a service without STARTTLS
+def presented(port):
+    """the DER certificate the server shows after STARTTLS, or None"""
+    c = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    c.ehlo("which.example")
+    if not c.has_extn("starttls"):
+        c.quit()
+        return None
+    c.starttls(context=ctx)
+    der = c.sock.getpeercert(binary_form=True)
+    c.quit()
+    return der
+
+
+def der_of(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+subdir = tempfile.mkdtemp(prefix="doppel-cert2-")
+cert2, key2 = make_cert(subdir, cn="submission.test.example")
+main_tls = {"smtpd_tls_cert_file": cert, "smtpd_tls_key_file": key}
+with Server(main_tls, services="127.0.0.1:{port} inet 1 smtpd"
+            " -o smtpd_tls_cert_file=%s -o smtpd_tls_key_file=%s"
+            % (cert2, key2), name="tls-own") as srv:
+    ok(presented(srv.port) == der_of(cert2),
+       "-o smtpd_tls_cert_file: the service shows its own certificate")
+with Server(main_tls, services="127.0.0.1:{port} inet 1 smtpd",
+            name="tls-main") as srv:
+    ok(presented(srv.port) == der_of(cert),
+       "without -o the service shows the main file's certificate")
+with Server(main_tls, services="127.0.0.1:{port} inet 1 smtpd"
+            " -o smtpd_tls_cert_file=", name="tls-off") as srv:
+    is_(presented(srv.port), None,
+        "-o smtpd_tls_cert_file= (empty): no STARTTLS advertised")
+    r = Raw(srv.port)
+    r.cmd("EHLO off.example")
+    is_(r.cmd("STARTTLS"), "502 5.5.1 Error: command not implemented",
+        "and STARTTLS is refused there")
+    r.close()
+shutil.rmtree(subdir, ignore_errors=True)
 shutil.rmtree(certdir, ignore_errors=True)
 done()

@@ -39,7 +39,7 @@ POLICY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
 NOBODY = pwd.getpwnam("nobody")
 CAPS = ("CapInh", "CapPrm", "CapEff", "CapAmb")
 
-t = Tap(24)
+t = Tap(25)
 if os.geteuid() != 0:
     # the privilege model starts from root: without it there is nothing
     # to drop, and that is a failure of the environment, not a pass
@@ -183,6 +183,22 @@ try:
          " writable by others), owned by nobody", "\n".join(wrong))
     t.ok("writable by mail_owner" not in m.log(),
          "a root-owned configuration draws no warning")
+    probe = ("import os, sys\n"
+             "for path, flags in ((sys.argv[1] + '/doppel.cf', os.O_WRONLY),"
+             " (sys.argv[1] + '/services.cf', os.O_WRONLY),"
+             " (sys.argv[1] + '/new.cf', os.O_WRONLY | os.O_CREAT)):\n"
+             "    try:\n"
+             "        os.close(os.open(path, flags, 0o644))\n"
+             "        print('wrote ' + path)\n"
+             "    except PermissionError:\n"
+             "        pass\n")
+    r = subprocess.run(["setpriv", "--reuid=nobody",
+                        "--regid=%d" % NOBODY.pw_gid, "--clear-groups",
+                        sys.executable, "-c", probe, m.dir],
+                       capture_output=True, text=True, timeout=30)
+    t.ok(r.returncode == 0 and r.stdout == "",
+         "with the workers' credentials the configuration cannot be written",
+         r.stdout + r.stderr)
 
     os.chown(os.path.join(m.dir, "doppel.cf"), NOBODY.pw_uid, -1)
     code, out, err = m.doppel("reload")

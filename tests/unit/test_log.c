@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "util/log.h"
 #include "testutil.h"
 
@@ -150,6 +152,27 @@ test_log_prefixes(void **state)
              (long) getpid(), (long) getpid());
     assert_string_equal(sink_text(), want);
     assert_string_equal(log_progname(), "test_log");
+}
+
+/* test_log_libevent - libevent's severities become our levels */
+static void
+test_log_libevent(void **state)
+{
+    (void) state;
+    log_set_level(LOG_LEVEL_DEBUG);
+    log_libevent(EVENT_LOG_WARN, "Nameserver 127.0.0.1:53 has failed");
+    assert_string_equal(last(), "warning: libevent: Nameserver 127.0.0.1:53"
+                        " has failed");
+    assert_int_equal(last_level(), LOG_LEVEL_WARN);
+    log_libevent(EVENT_LOG_ERR, "epoll_wait");
+    assert_string_equal(last(), "error: libevent: epoll_wait");
+    log_libevent(EVENT_LOG_MSG, "Nameserver 127.0.0.1:53 is back up");
+    assert_string_equal(last(), "libevent: Nameserver 127.0.0.1:53 is back"
+                        " up");
+    log_libevent(EVENT_LOG_DEBUG, "dns: id 7");
+    assert_string_equal(last(), "debug: libevent: dns: id 7");
+    log_libevent(99, NULL);
+    assert_string_equal(last(), "warning: libevent: ");
 }
 
 /* test_log_levels - below the minimum nothing happens; fatal always */
@@ -403,6 +426,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_log_prefixes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_levels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_libevent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_fatal_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_fatal_exit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_errno, setup, teardown),
