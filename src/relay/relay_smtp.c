@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -318,7 +320,7 @@ static int
 rs_connect_addr(struct rs_conn *c, const struct sockaddr *sa, socklen_t len,
                 long long timeout_ms)
 {
-    int     err = 0;
+    int     err = 0, on = 1;
     socklen_t elen = sizeof(err);
 
     c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -327,6 +329,10 @@ rs_connect_addr(struct rs_conn *c, const struct sockaddr *sa, socklen_t len,
         rs_setf(c->err, sizeof(c->err), "socket: %s", strerror(errno));
         return -1;
     }
+    /* the final dot and each command group go out at once, not after
+     * the server's delayed ACK of what came before */
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+        (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     if (connect(c->fd, sa, len) < 0) {
         if (errno != EINPROGRESS) {
             err = errno;

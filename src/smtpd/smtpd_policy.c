@@ -1035,7 +1035,6 @@ smtpd_policy_request(const struct session *s, const char *state,
     policy_attr(out, "sasl_method", login != NULL ? "XCLIENT" : "");
     policy_attr(out, "sasl_username", login);
     policy_attr(out, "sasl_sender", "");
-    /* XXX at END-OF-MESSAGE Postfix sends the real size; ours is SIZE= */
     /* at the end of the message its real size, before it SIZE= */
     policy_attr_num(out, "size", smtpd_message_size(s) >= 0
                     ? smtpd_message_size(s)

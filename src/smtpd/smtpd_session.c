@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -642,7 +644,15 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
 {
     struct session *s = xcalloc(1, sizeof(*s));
     struct netaddr plain;
+    int     on = 1;
 
+    /*
+     * A reply that waits for a queue thread (354, the 250 after the dot)
+     * follows earlier ones in a segment of its own: with Nagle it would
+     * wait for the client's delayed ACK of those, 40 ms each message.
+     */
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     s->srv = srv;
     s->id = ++srv->next_id;
     s->connected = smtpd_session_now();
