@@ -59,8 +59,9 @@ struct smtpd_message {
     char   *queue_dir;
     char    id[QUEUE_ID_SIZE];
     struct dstr *received;
-    char   *chunk;                     /* SMTPD_MESSAGE_CHUNK + slack */
+    char   *chunk;                     /* chunk_size + slack */
     size_t  chunk_len;
+    size_t  chunk_size;                /* MIN, doubling up to CHUNK */
     struct queue_file *qf;
     struct queue_file_env env;
     struct queue_file_rcpt *rcpt;
@@ -302,7 +303,8 @@ msg_new(struct session *s, int bdat)
     m->queue_dir = xstrdup(jail_path(s->p->queue_directory));
     m->why = dstr_new(64, 1024);
     m->received = dstr_new(256, MSG_RECEIVED_MAX);
-    m->chunk = xmalloc(SMTPD_MESSAGE_CHUNK + SMTPD_DATA_SLACK);
+    m->chunk_size = SMTPD_MESSAGE_CHUNK_MIN;
+    m->chunk = xmalloc(m->chunk_size + SMTPD_DATA_SLACK);
     smtpd_data_init(&m->dec, bdat ? SMTPD_DATA_RAW : SMTPD_DATA_DOT);
     if (queue_id_new(m->id, sizeof(m->id)) < 0)
         log_panic("%s: queue ID buffer too small", __func__);
@@ -554,6 +556,34 @@ msg_finish(struct session *s)
     }
 }
 
+/*
+ * msg_room - what the decoder may be given now. A CR it held back may
+ * come out with the next bytes, so chunk_len can pass chunk_size by up
+ * to SMTPD_DATA_SLACK (the buffer has that slack): then there is none.
+ */
+static size_t
+msg_room(const struct smtpd_message *m)
+{
+    return m->chunk_len < m->chunk_size ? m->chunk_size - m->chunk_len : 0;
+}
+
+/*
+ * msg_chunk_full - little room is left in the chunk: grow it while it
+ * may (1), or it must be written now (0). In the loop, never while a
+ * thread holds the chunk.
+ */
+static int
+msg_chunk_full(struct smtpd_message *m)
+{
+    if (msg_room(m) >= MSG_FLUSH_ROOM)
+        return -1;                      /* not full */
+    if (m->chunk_size >= SMTPD_MESSAGE_CHUNK)
+        return 0;
+    m->chunk_size *= 2;
+    m->chunk = xrealloc(m->chunk, m->chunk_size + SMTPD_DATA_SLACK);
+    return 1;
+}
+
 /* msg_take - count decoded bytes; keep them unless the message failed */
 static void
 msg_take(struct session *s, size_t n)
@@ -734,7 +764,7 @@ static int
 msg_data_input(struct session *s, struct evbuffer *in, size_t avail)
 {
     struct smtpd_message *m = s->msg;
-    size_t  room = SMTPD_MESSAGE_CHUNK - m->chunk_len, n, used, out;
+    size_t  room = msg_room(m), n, used, out;
     const char *p;
 
     n = avail < room ? avail : room;
@@ -762,8 +792,7 @@ msg_data_input(struct session *s, struct evbuffer *in, size_t avail)
         msg_finish(s);
         return 0;
     }
-    if (SMTPD_MESSAGE_CHUNK - m->chunk_len < MSG_FLUSH_ROOM
-        && !m->too_big && !m->write_failed) {
+    if (!m->too_big && !m->write_failed && msg_chunk_full(m) == 0) {
         msg_submit(s, MSG_APPEND);
         return 0;
     }
@@ -824,7 +853,7 @@ msg_bdat_input(struct session *s, struct evbuffer *in, size_t avail)
     if (s->bdat_error != NULL || m == NULL) {
         (void) evbuffer_drain(in, n);
     } else {
-        room = SMTPD_MESSAGE_CHUNK - m->chunk_len;
+        room = msg_room(m);
         if (n > room)
             n = room;
         if (n > 0) {
@@ -843,8 +872,7 @@ msg_bdat_input(struct session *s, struct evbuffer *in, size_t avail)
     s->data_bytes += (long long) n;
     if (s->bdat_remaining == 0)
         return msg_bdat_end(s);
-    if (m != NULL && s->bdat_error == NULL
-        && SMTPD_MESSAGE_CHUNK - m->chunk_len < MSG_FLUSH_ROOM) {
+    if (m != NULL && s->bdat_error == NULL && msg_chunk_full(m) == 0) {
         msg_submit(s, MSG_APPEND);
         return 0;
     }

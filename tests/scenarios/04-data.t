@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# 04-data - content byte for byte; size and recipient limits while streaming.
+# 04-data - content byte for byte; size and recipient limits while streaming;
+# a CR held back across reads at each chunk boundary.
 import os
 import smtplib
 import sys
@@ -92,4 +93,41 @@ with Server({"message_size_limit": "20000", "smtpd_recipient_limit": "2"},
     except smtplib.SMTPSenderRefused as e:
         is_(e.smtp_code, 552, "smtplib: too big refused with 552 (SIZE)")
     c.quit()
+
+# The decoder holds back a CR that ends a read (it may start CRLF) and
+# gives it out with the next bytes: one more byte than it was handed.
+# A read that ends in CR just before the chunk fills, then a large one:
+# at every size the chunk grows through, and at its largest (where it
+# is written out instead), the message is stored byte for byte.
+with Server({"message_size_limit": "10m"}, name="data-cr") as srv:
+    line = b"y" * 78 + b"\r\n"
+    for k in (14, 15, 16, 17, 18):
+        for room in (1024, 1100):
+            first = (1 << k) - room + 1         # decoded bytes, CR last
+            body = b"Subject: cr\r\n\r\n"
+            body += (line * (first // len(line) + 1))[:first - len(body) - 1]
+            body += b"\r"
+            rest = b"\n" + line * 3000      # 240 KiB more
+            r = Raw(srv.port)
+            r.cmd("EHLO cr.example")
+            r.cmd("MAIL FROM:<d@example.org>")
+            r.cmd("RCPT TO:<a@example.net>")
+            r.cmd("DATA")
+            r.send(body)
+            r.sock.settimeout(0.3)
+            try:
+                early = r.sock.recv(100)         # the server reads it alone
+            except OSError:
+                early = b""
+            r.sock.settimeout(30)
+            r.send(rest + b".\r\n")
+            rep = r.reply()
+            qid = rep.rsplit(" ", 1)[-1]
+            stored = (split_received(srv.queued(qid)[0])[1]
+                      if rep.startswith("250") and early == b"" else None)
+            ok(stored == body + rest, "a CR at byte %d, %d bytes before the"
+               " %d KiB boundary: stored byte for byte (%s)"
+               % (first, room, (1 << k) // 1024, rep))
+            r.cmd("QUIT")
+            r.close()
 done()
