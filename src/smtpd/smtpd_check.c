@@ -526,6 +526,28 @@ check_key(const struct check_run *x, enum check_list_id list,
     return buf->data;
 }
 
+/*
+ * check_verb - the command a refusal is logged against: the one being
+ * answered (client restrictions delayed to RCPT are RCPT's), else the
+ * stage's own
+ */
+static const char *
+check_verb(const struct check_run *x)
+{
+    static const char *const stage_verb[] = {
+        [SMTPD_CHECK_CLIENT] = "CONNECT",
+        [SMTPD_CHECK_HELO] = "HELO",
+        [SMTPD_CHECK_MAIL] = "MAIL",
+        [SMTPD_CHECK_RCPT] = "RCPT",
+        [SMTPD_CHECK_DATA] = "DATA",
+        [SMTPD_CHECK_EOD] = "END-OF-MESSAGE",
+    };
+
+    if (x->stage == SMTPD_CHECK_EOD || x->s->last_verb == NULL)
+        return stage_verb[x->stage];
+    return x->s->last_verb;
+}
+
 /* check_warned - does a pending warn_if_reject cover the running step */
 static int
 check_warned(const struct check_run *x)
@@ -570,8 +592,8 @@ check_reply(struct check_run *x, int code, const char *dsn, const char *fmt,
     (void) dstr_vappendf(x->reply, fmt, ap);
     va_end(ap);
     if (check_warned(x)) {
-        smtpd_session_log(x->s, LOG_LEVEL_INFO, "reject_warning: %s",
-                          x->reply->data);
+        smtpd_session_log_reject(x->s, "reject_warning", check_verb(x),
+                                 x->reply->data, x->sender, x->rcpt);
         dstr_reset(x->reply);
         return CHECK_DUNNO;
     }

@@ -41,6 +41,7 @@ struct cmd_args {
     long long bdat_size;
     int     bdat_last;
     struct smtpd_xclient_attrs *xattrs; /* XCLIENT, XFORWARD */
+    const char *check_arg;              /* what the restrictions judge */
 };
 
 typedef int cmd_check_fn(struct session *s, struct cmd_args *a);
@@ -173,12 +174,28 @@ cmd_noarg_check(struct session *s, struct cmd_args *a)
     return 0;
 }
 
+/*
+ * cmd_log_reject - a refusal of the command executing, in Postfix's
+ * words: MAIL names the sender it refuses, RCPT and VRFY the recipient
+ */
+static void
+cmd_log_reject(struct session *s, const char *what, const char *reply)
+{
+    const struct cmd_args *a = s->cmd;
+    const char *verb = s->last_verb ? s->last_verb : "CONNECT";
+    const char *arg = a != NULL ? a->check_arg : NULL;
+
+    smtpd_session_log_reject(s, what, verb, reply,
+                             strcmp(verb, "MAIL") == 0 ? arg : NULL,
+                             strcmp(verb, "RCPT") == 0
+                             || strcmp(verb, "VRFY") == 0 ? arg : NULL);
+}
+
 /* cmd_refuse - a restriction said no: log it and tell the client */
 static void
 cmd_refuse(struct session *s, const struct dstr *reply)
 {
-    smtpd_session_log(s, LOG_LEVEL_INFO, "reject: %s %s", s->last_verb,
-                      reply->data);
+    cmd_log_reject(s, "reject", reply->data);
     smtpd_session_reply(s, "%s", reply->data);
     /* one abuse event per session: a list server's stale addresses
      * must not make it a suspect */
@@ -226,6 +243,7 @@ cmd_restrict(struct session *s, enum smtpd_check_stage stage, const char *arg)
 
     if (a->reply == NULL)
         a->reply = dstr_new(128, 2048);
+    a->check_arg = arg;
     if ((ret = smtpd_check(s, stage, arg, a->reply, cmd_restrict_done)) < 0)
         cmd_refuse(s, a->reply);
     return ret;
@@ -642,8 +660,8 @@ cmd_xclient_milters(void *arg, const struct smtpd_milter_result *r)
     if (!(s->flags & SESSION_F_DEAD) && s->state != SESSION_CLOSING
         && r->action != SMTPD_MILTER_CONTINUE
         && r->action != SMTPD_MILTER_ACCEPT) {
-        log_info("milter-reject: CONNECT from %s[%s]: %s", s->name,
-                 s->addr_text, r->reply);
+        smtpd_session_log_reject(s, "milter-reject", "CONNECT", r->reply,
+                                 NULL, NULL);
         if (r->close) {
             smtpd_session_reply_nocount(s, "%s", r->reply);
             smtpd_session_close(s);
@@ -764,8 +782,7 @@ static void
 cmd_milter_refuse(struct session *s, struct cmd_args *a,
                   const struct smtpd_milter_result *r)
 {
-    smtpd_session_log(s, LOG_LEVEL_INFO, "milter-reject: %s %s; from=<%s>",
-                      a->verb, r->reply, s->sender ? s->sender : "");
+    cmd_log_reject(s, "milter-reject", r->reply);
     smtpd_session_history(s, CLIENT_HISTORY_REJECT);
     if (strcmp(a->def->verb, "BDAT") == 0 && !r->close) {
         s->bdat_error = r->reply;       /* kept until the next stage */
@@ -855,8 +872,8 @@ cmd_unknown_done(void *arg, const struct smtpd_milter_result *r)
     if (!(s->flags & SESSION_F_DEAD) && s->state != SESSION_CLOSING) {
         if (r->action == SMTPD_MILTER_REJECT
             || r->action == SMTPD_MILTER_TEMPFAIL) {
-            smtpd_session_log(s, LOG_LEVEL_INFO, "milter-reject: UNKNOWN %s",
-                              r->reply);
+            smtpd_session_log_reject(s, "milter-reject", "UNKNOWN", r->reply,
+                                     NULL, NULL);
             smtpd_session_reply(s, "%s", r->reply);
             if (r->close)
                 smtpd_session_close(s);

@@ -379,8 +379,8 @@ msg_eod_done(struct session *s, int result, struct dstr *reply)
 
     if (result < 0 || (s->flags & SESSION_F_DEAD)) {
         if (result < 0)
-            smtpd_session_log(s, LOG_LEVEL_INFO, "reject: END-OF-MESSAGE %s",
-                              reply->data);
+            smtpd_session_log_reject(s, "reject", "END-OF-MESSAGE",
+                                     reply->data, NULL, NULL);
         m->after_reply = result < 0 ? reply->data : NULL;
         msg_submit(s, MSG_ABORT);
         return;
@@ -471,8 +471,8 @@ msg_milter_done(void *arg, const struct smtpd_milter_result *r)
     switch (r->action) {
     case SMTPD_MILTER_REJECT:
     case SMTPD_MILTER_TEMPFAIL:
-        smtpd_session_log(s, LOG_LEVEL_INFO, "milter-reject: END-OF-MESSAGE"
-                          " %s; from=<%s>", r->reply, s->sender);
+        smtpd_session_log_reject(s, "milter-reject", "END-OF-MESSAGE",
+                                 r->reply, NULL, NULL);
         msg_milter_drop(s, m, r->reply, r->close);
         break;
     case SMTPD_MILTER_DISCARD:

@@ -78,6 +78,28 @@ smtpd_session_log(struct session *s, enum log_level level,
             session_verb(s), text);
 }
 
+/* smtpd_session_log_reject - a refusal in Postfix's words */
+void
+smtpd_session_log_reject(struct session *s, const char *what,
+                         const char *verb, const char *reply,
+                         const char *from, const char *to)
+{
+    const char *id = smtpd_message_id(s);
+    size_t  len = strcspn(reply, "\r\n");
+
+    if (from == NULL)
+        from = s->sender;
+    if (to == NULL && s->rcpt_count > 0)
+        to = s->rcpt[s->rcpt_count - 1].addr;
+    log_info("%s: %s: %s from %s[%s]: %.*s;%s%s%s%s%s%s proto=%s%s%s%s",
+             *id ? id : "NOQUEUE", what, verb, s->name, s->addr_text,
+             (int) len, reply, from ? " from=<" : "", from ? from : "",
+             from ? ">" : "", to ? " to=<" : "", to ? to : "", to ? ">" : "",
+             (s->flags & SESSION_F_EHLO) ? "ESMTP" : "SMTP",
+             s->helo ? " helo=<" : "", s->helo ? s->helo : "",
+             s->helo ? ">" : "");
+}
+
 /*
  * smtpd_session_arm - (re)start the session's one timer from its
  * personality and state. Called on every state change, after reads,
@@ -363,8 +385,8 @@ session_milter_connected(void *arg, const struct smtpd_milter_result *r)
     if (!(s->flags & SESSION_F_DEAD) && s->state != SESSION_CLOSING) {
         if (r->action == SMTPD_MILTER_REJECT
             || r->action == SMTPD_MILTER_TEMPFAIL)
-            log_info("milter-reject: CONNECT from %s[%s]: %s", s->name,
-                     s->addr_text, r->reply);
+            smtpd_session_log_reject(s, "milter-reject", "CONNECT",
+                                     r->reply, NULL, NULL);
         smtpd_session_set_state(s, SESSION_COMMAND);
         if (r->close) {
             smtpd_session_reply_nocount(s, "%s", r->reply);

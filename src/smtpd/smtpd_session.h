@@ -47,6 +47,11 @@
  *     job is done, never before.
  * DIAGNOSTICS
  *     smtpd_session_log() prefixes "NAME[ADDR]: " and the last command.
+ *     smtpd_session_log_reject() writes a refusal as Postfix does, for
+ *     the tools that read its logs: "ID: reject: RCPT from NAME[ADDR]:
+ *     REPLY; from=<S> to=<R> proto=ESMTP helo=<H>" (NOQUEUE before the
+ *     message has an ID; WHAT may be reject, reject_warning or
+ *     milter-reject; from= and to= when known).
  * SEE ALSO
  *     smtpd/smtpd_cmd.h, smtpd/smtpd_message.h, smtpd/smtpd_server.h
  */
@@ -195,6 +200,9 @@ int     smtpd_session_start_tls(struct session *s);
 void    smtpd_session_log(struct session *s, enum log_level level,
                           const char *fmt, ...)
             __attribute__((format(printf, 3, 4)));
+void    smtpd_session_log_reject(struct session *s, const char *what,
+                                 const char *verb, const char *reply,
+                                 const char *from, const char *to);
 void    smtpd_session_end(struct session *s);
 void    smtpd_session_classify(struct session *s);
 void    smtpd_session_history(struct session *s, int event);

@@ -102,7 +102,8 @@ with Server(WARN, name="warn") as srv:
     r = session(srv)
     is_(r.cmd("RCPT TO:<user@localhost>"), "250 2.1.5 Ok",
         "warn_if_reject: accepted")
-    ok(srv.wait_log(r"reject_warning: 504 5\.5\.2 <user@localhost>"),
+    ok(srv.wait_log(r"NOQUEUE: reject_warning: RCPT from \S+: 504 5\.5\.2"
+                    r" <user@localhost>.*; from=<\S*> to=<user@localhost>"),
        "warn_if_reject: logged as reject_warning")
     r = session(srv, STRANGER)
     r.cmd("RCPT TO:<user@mx.test.example>")

@@ -80,8 +80,12 @@ with Server(AUTH, name="auth") as srv:
     is_(r.cmd("RCPT TO:<victim@elsewhere.example>"),
         "554 5.7.1 <victim@elsewhere.example>: Relay access denied",
         "relay control sees 192.0.2.1, not mynetworks' 127.0.0.1")
-    ok(srv.wait_log(r"x\.example\[192\.0\.2\.1\]: after RCPT: reject: RCPT "
-                    r"554"), "the rejection names the new client")
+    ok(srv.wait_log(r"NOQUEUE: reject: RCPT from x\.example\[192\.0\.2\.1\]: "
+                    r"554 5\.7\.1 <victim@elsewhere\.example>: Relay access"
+                    r" denied; from=<spam@bot\.example>"
+                    r" to=<victim@elsewhere\.example> proto=ESMTP"
+                    r" helo=<bot\.example>$"),
+       "the rejection names the new client, as Postfix logs it")
     r.cmd("RCPT TO:<user@mx.test.example>")
     is_(r.cmd("XCLIENT NAME=y.example"),
         "503 5.5.1 Error: MAIL transaction in progress",

@@ -82,7 +82,8 @@ static const struct row rows[] = {
               " Access denied"},
     {.what = "warn_if_reject", .cf = L "warn_if_reject, reject",
      .stage = RCPT, .arg = "u@mx.example.com",
-     .log = "reject_warning: 554 5.7.1 <u@mx.example.com>"},
+     .log = "reject_warning: RCPT from unknown[192.0.2.10]: 554 5.7.1"
+     " <u@mx.example.com>"},
     {.what = "warn_if_reject covers the next restriction only",
      .cf = L "warn_if_reject, reject_non_fqdn_recipient, reject",
      .stage = RCPT, .arg = "u@mx.example.com", .result = -1,
@@ -395,7 +396,10 @@ static const struct row rows[] = {
      .reply = R554("u@mx.example.com", "Access denied")},
     {.what = "warn_if_reject covers a whole class",
      .cf = CLS L "warn_if_reject, nest, permit", .stage = RCPT,
-     .arg = "u@mx.example.com", .log = "reject_warning: 554 5.7.1"},
+     .arg = "u@mx.example.com", .log = "NOQUEUE: reject_warning: RCPT from"
+     " unknown[192.0.2.10]: 554 5.7.1 <u@mx.example.com>: Recipient address"
+     " rejected: Access denied; from=<a@b.example> to=<u@mx.example.com>"
+     " proto=ESMTP helo=<client.example>"},
     {.what = "a class that returns itself through a table",
      .cf = CLS L "loop", .stage = RCPT, .arg = "u@mx.example.com",
      .result = -1, .reply = "451 4.3.5 Server configuration error",
