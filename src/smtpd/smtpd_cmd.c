@@ -464,6 +464,10 @@ cmd_rcpt(struct session *s, struct cmd_args *a)
     r->notify = (a->params.seen & MAILADDR_P_NOTIFY) ? a->params.notify : 0;
     r->orcpt = (a->params.seen & MAILADDR_P_ORCPT)
         ? xstrdup(a->params.orcpt) : NULL;
+    /* the queue ID, as Postfix makes it: with the first valid recipient */
+    if (s->queue_id[0] == '\0'
+        && queue_id_new(s->queue_id, sizeof(s->queue_id)) < 0)
+        log_panic("%s: queue ID buffer too small", __func__);
     smtpd_session_reply(s, "250 2.1.5 Ok");
     return 0;
 }
@@ -839,6 +843,7 @@ cmd_go(struct session *s, struct cmd_args *a)
     if (stage < 0)
         return a->def->proceed(s, a);
     memset(&ma, 0, sizeof(ma));
+    ma.queue_id = s->queue_id[0] ? s->queue_id : NULL;
     switch (stage) {
     case SMTPD_MILTER_HELO:
         ma.arg = name = xstrndup(a->arg, a->arg_len);

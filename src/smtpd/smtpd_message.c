@@ -230,6 +230,7 @@ msg_free(struct session *s)
     free(m->rcpt);
     free(m);
     s->msg = NULL;
+    s->queue_id[0] = '\0';             /* spent: a retry gets a new one */
 }
 
 /* msg_protocol - SMTP, ESMTP, ESMTPS, UTF8SMTPS ... for Received: */
@@ -306,8 +307,10 @@ msg_new(struct session *s, int bdat)
     m->chunk_size = SMTPD_MESSAGE_CHUNK_MIN;
     m->chunk = xmalloc(m->chunk_size + SMTPD_DATA_SLACK);
     smtpd_data_init(&m->dec, bdat ? SMTPD_DATA_RAW : SMTPD_DATA_DOT);
-    if (queue_id_new(m->id, sizeof(m->id)) < 0)
+    if (s->queue_id[0] == '\0'
+        && queue_id_new(s->queue_id, sizeof(s->queue_id)) < 0)
         log_panic("%s: queue ID buffer too small", __func__);
+    memcpy(m->id, s->queue_id, sizeof(m->id));
     s->msg = m;
     msg_received(s, m);
 }
@@ -935,7 +938,7 @@ smtpd_message_free(struct session *s)
 const char *
 smtpd_message_id(const struct session *s)
 {
-    return s->msg != NULL ? s->msg->id : "";
+    return s->msg != NULL ? s->msg->id : s->queue_id;
 }
 
 /* smtpd_message_size - its content bytes so far, or -1 */

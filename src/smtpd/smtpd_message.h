@@ -42,8 +42,10 @@
  *     (and starts the removal) while a file is still open.
  *
  *     smtpd_message_id() and smtpd_message_size() describe the message
- *     being received (from DATA or the first BDAT on): its queue ID and
- *     the content bytes so far; "" and -1 without one.
+ *     being received: its queue ID (made with the first recipient
+ *     accepted, as Postfix makes it, so known from then on; "" before)
+ *     and the content bytes so far (from DATA or the first BDAT on; -1
+ *     before).
  * RULES
  *     One job per session at a time (SESSION_F_JOB). The envelope strings
  *     handed to the writer are the session's and stay put while it runs.

@@ -268,6 +268,7 @@ smtpd_session_reset_transaction(struct session *s)
     }
     free(s->sender);
     s->sender = NULL;
+    s->queue_id[0] = '\0';
     free(s->mail_envid);
     s->mail_envid = NULL;
     s->mail_flags = 0;

@@ -65,6 +65,7 @@
 #include "util/netaddr.h"
 #include "conf/params.h"
 #include "conf/personality.h"
+#include "global/queue_id.h"
 #include "smtpd/smtpd_dns.h"
 #include "smtpd/smtpd_tls.h"
 
@@ -154,6 +155,7 @@ struct session {
 
     /* the transaction */
     char   *sender;                    /* NULL: no MAIL yet */
+    char    queue_id[QUEUE_ID_SIZE];   /* from the first recipient; or "" */
     unsigned mail_flags;               /* MAILADDR_P_* seen */
     long long mail_size;               /* SIZE= */
     int     mail_body;                 /* enum mailaddr_body */

@@ -10,6 +10,7 @@ files. Every wait here has a time limit; everything is on loopback.
 """
 
 import os
+import random
 import re
 import shlex
 import shutil
@@ -105,8 +106,39 @@ def bail(msg):
 
 # ------------------------------------------------------------ helpers
 
+def ephemeral_range():
+    """the kernel's range of ports for outgoing connections"""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A loopback TCP port that was free a moment ago."""
+    """A loopback TCP port that was free a moment ago, taken from outside
+    the ephemeral range: a port the kernel handed out by bind(0) may be
+    handed again, a moment later, to some client connection of another
+    test as its source port, and the server that wanted it fails to
+    listen. Random, so that tests running at once rarely pick the same."""
+    low, high = ephemeral_range()
+    pool = [(1024 + 8192, low)] if low > 1024 + 8192 + 1000 else []
+    if high < 65535 - 1000:
+        pool.append((high + 1, 65536))
+    for _ in range(200):
+        if not pool:
+            break
+        start, end = random.choice(pool)
+        port = random.randrange(start, end)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]

@@ -20,6 +20,8 @@ import threading
 import time
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
+from doppel_harness import free_port  # noqa: E402,F401 (for the tests)
 BUILD = os.environ.get("DOPPEL_BUILD", os.path.join(SRC, "build", "san"))
 BIN = os.path.join(BUILD, "bin")
 FAKE = os.path.join(BUILD, "peers", "fake_smtpd")
@@ -59,13 +61,6 @@ class Tap:
         sys.exit(1 if self.failed else 0)
 
 
-def free_port():
-    """a loopback port nobody listens on now"""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(cond, timeout=5.0, step=0.05):

@@ -179,6 +179,10 @@ with milter_server(m, name="milter-normal") as srv:
         ("b@example.net", ["<b@example.net>"]), "RCPT: {rcpt_addr}")
     eom = [kv for s, kv, _ in recs if s == "eom"][0]
     is_(eom.get("i"), qid, "the queue ID (i) at the end of the message")
+    data = [kv for s, kv, _ in recs if s == "data"][0]
+    is_((mail[0].get("i"), rcpt[0].get("i"), data.get("i")), (None, None, qid),
+        "i: made with the first accepted recipient, as Postfix does, so"
+        " sent from DATA on")
     hdrs = [kv.get("name") for s, kv, _ in recs if s == "header"]
     is_(hdrs, ["From", "To", "Subject", "Date", "Message-ID"],
         "the headers, without our own Received:")

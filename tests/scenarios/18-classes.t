@@ -221,7 +221,8 @@ else:
         t.ok(wait_for(lambda: subprocess.run(
             ["redis-cli", "-p", str(rport), "ping"], capture_output=True,
             text=True).stdout.strip() == "PONG", 10), "redis-server runs")
-        t.ok(a.start() and b.start(), "two masters share it")
+        t.ok(a.start() and b.start(), "two masters share it",
+             a.log()[-1500:] + b.log()[-1500:])
         like(deliver(a.port, "127.0.0.10"), r"^250 ",
                "127.0.0.10 delivers through host A")
         # events reach the store within SMTPD_HISTORY_WRITE_MS (1s)
