@@ -56,6 +56,9 @@ struct client_history {
     int     down;                      /* the outage was announced */
     long long retry_at;                /* monotonic ms */
     long long retry_ms;
+    struct client_history_update *pending;     /* written locally only */
+    size_t  npending;                  /* of CLIENT_HISTORY_PENDING_MAX */
+    unsigned long pending_lost;        /* events past that bound */
 #if HAVE_HIREDIS
     redisContext *rc;
 #endif
@@ -1014,6 +1017,47 @@ ch_redis_update(struct client_history *h, const struct client_history_update *u,
     return rc;
 }
 
+/* ch_redis_keep - events of the outage, to copy to Redis when it is back */
+static void
+ch_redis_keep(struct client_history *h, const struct client_history_update *u,
+              size_t n)
+{
+    size_t  room;
+
+    if (h->pending == NULL)
+        h->pending = xcalloc(CLIENT_HISTORY_PENDING_MAX, sizeof(*h->pending));
+    room = CLIENT_HISTORY_PENDING_MAX - h->npending;
+    if (n > room) {
+        h->pending_lost += (unsigned long) (n - room);
+        n = room;
+    }
+    memcpy(h->pending + h->npending, u, n * sizeof(*u));
+    h->npending += n;
+}
+
+/*
+ * ch_redis_replay - Redis works again: what only the local store got
+ * during the outage goes to Redis too, so the other hosts see it. If
+ * this fails, it is kept for the next time.
+ */
+static void
+ch_redis_replay(struct client_history *h)
+{
+    size_t  n = h->npending;
+
+    if (n == 0 || ch_redis_update(h, h->pending, n) < 0)
+        return;
+    if (h->pending_lost > 0)
+        log_info("client history: redis %s:%d: copied %zu event(s) of the"
+                 " outage; %lu more were not kept (at most %d)", h->host,
+                 h->port, n, h->pending_lost, CLIENT_HISTORY_PENDING_MAX);
+    else
+        log_info("client history: redis %s:%d: copied %zu event(s) of the"
+                 " outage", h->host, h->port, n);
+    h->npending = 0;
+    h->pending_lost = 0;
+}
+
 /* ch_redis_forget - DEL; FAIL means "use the local store" */
 static enum client_history_result
 ch_redis_forget(struct client_history *h, const char *key)
@@ -1196,6 +1240,10 @@ client_history_close(struct client_history *h)
 #endif
     if (h->env != NULL)
         mdb_env_close(h->env);
+    if (h->npending > 0)
+        log_warn("client history: redis %s:%d: %zu event(s) of the outage"
+                 " were never copied to it", h->host, h->port, h->npending);
+    free(h->pending);
     free(h->path);
     free(h->host);
     free(h->backend);
@@ -1236,8 +1284,13 @@ client_history_update(struct client_history *h,
         }
     }
 #if HAVE_HIREDIS
-    if (h->redis && ch_redis_update(h, u, n) == 0)
-        return 0;
+    if (h->redis) {
+        if (ch_redis_update(h, u, n) == 0) {
+            ch_redis_replay(h);
+            return 0;
+        }
+        ch_redis_keep(h, u, n);
+    }
 #endif
     return ch_lmdb_update(h, u, n);
 }

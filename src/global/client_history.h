@@ -75,9 +75,12 @@
  *     warning is logged for the outage; no connection is tried again
  *     for CLIENT_HISTORY_REDIS_RETRY_MS; the first operation that works
  *     after an outage logs "redis back". What was written locally during
- *     an outage stays local (it is not copied to Redis), and a batch
- *     that fails part way is written locally whole, so its first events
- *     may count twice. Name HOST by address: hiredis resolves a name
+ *     an outage is also kept in memory (up to CLIENT_HISTORY_PENDING_MAX
+ *     events) and copied to Redis by the first update that works again,
+ *     so the other hosts see it; a process that ends first (a "doppel
+ *     client record") warns that its events stayed local. A batch that
+ *     fails part way is written locally whole, so its first events may
+ *     count twice, in Redis too once copied. Name HOST by address: hiredis resolves a name
  *     without a time limit. Redis expires
  *     records itself (PEXPIRE); client_history_max_entries and the sweep
  *     apply to the local store only (bound Redis with its maxmemory).
@@ -132,6 +135,7 @@
 #define CLIENT_HISTORY_REDIS_PREFIX "doppel:client:"
 #define CLIENT_HISTORY_REDIS_TIMEOUT_MS 200
 #define CLIENT_HISTORY_REDIS_RETRY_MS 5000
+#define CLIENT_HISTORY_PENDING_MAX 8192 /* outage events kept to copy */
 #define CLIENT_HISTORY_REDIS_SCAN_MAX 1000000   /* SCAN calls per list */
 
 #define CLIENT_HISTORY_KNOWN "known"

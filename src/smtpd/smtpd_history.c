@@ -386,8 +386,11 @@ smtpd_history_event(struct smtpd_history *h, const struct netaddr *addr,
     u.when = client_history_now();
     pthread_mutex_lock(&h->lock);
     if (h->ev_count < SMTPD_HISTORY_EVENTS_MAX) {
-        if (h->ev_count == 0)
+        if (h->ev_count == 0) {
+            /* the thread may sleep until its sweep: it must wake when due */
             h->ev_due = clock_mono_ms() + SMTPD_HISTORY_WRITE_MS;
+            pthread_cond_signal(&h->cond);
+        }
         h->events[(h->ev_head + h->ev_count) % SMTPD_HISTORY_EVENTS_MAX] = u;
         if (++h->ev_count == SMTPD_HISTORY_EVENTS_MAX / 2)
             pthread_cond_signal(&h->cond);

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from masterlib import BIN, Master, Tap, free_port, readline, wait_for  # noqa
 
 SMTPD = os.path.join(BIN, "doppel-smtpd")
-t = Tap(38)
+t = Tap(41)
 
 
 def like(got, rx, name):
@@ -204,23 +204,30 @@ finally:
 # two hosts, one redis
 redis = shutil.which("redis-server")
 if redis is None:
-    for i in range(7):
+    for i in range(10):
         t.ok(False, "redis-server is not installed (tools/bootstrap)")
 else:
     rdir = __import__("tempfile").mkdtemp(prefix="doppel-redis-")
     rport = free_port()
-    rproc = subprocess.Popen([redis, "--port", str(rport), "--bind",
-                              "127.0.0.1", "--save", "", "--appendonly", "no",
-                              "--dir", rdir], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+
+    def start_redis():
+        return subprocess.Popen([redis, "--port", str(rport), "--bind",
+                                 "127.0.0.1", "--save", "", "--appendonly",
+                                 "no", "--dir", rdir],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    def redis_answers():
+        return subprocess.run(["redis-cli", "-p", str(rport), "ping"],
+                              capture_output=True,
+                              text=True).stdout.strip() == "PONG"
+    rproc = start_redis()
     shared = CLASSES + ("client_history_backend = redis:127.0.0.1:%d\n"
                         "client_known_min_messages = 1\n" % rport)
     a = Master(shared, program=SMTPD)
     b = Master(shared, program=SMTPD)
     try:
-        t.ok(wait_for(lambda: subprocess.run(
-            ["redis-cli", "-p", str(rport), "ping"], capture_output=True,
-            text=True).stdout.strip() == "PONG", 10), "redis-server runs")
+        t.ok(wait_for(redis_answers, 10), "redis-server runs")
         t.ok(a.start() and b.start(), "two masters share it",
              a.log()[-1500:] + b.log()[-1500:])
         like(deliver(a.port, "127.0.0.10"), r"^250 ",
@@ -242,6 +249,17 @@ else:
              % (time.monotonic() - t0))
         t.ok(wait_for(lambda: "redis" in b.log().lower(), 3),
              "and warns about Redis")
+        # Redis comes back, empty: what B wrote only locally meanwhile is
+        # copied to it by B's next update that works, so A sees it
+        rproc = start_redis()
+        t.ok(wait_for(redis_answers, 10), "redis-server runs again")
+        t.ok(wait_for(lambda: deliver(b.port, "127.0.0.12").startswith("250")
+                      and "event(s) of the outage" in b.log(), 20, 1.0),
+             "B copies the events of the outage to Redis",
+             b.log()[-3000:])
+        t.like(a.doppel("client", "show", "127.0.0.11")[1], "messages=1",
+               "A now sees the message 127.0.0.11 sent through B during"
+               " the outage")
     finally:
         a.cleanup()
         b.cleanup()

@@ -19,7 +19,7 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
     echo "1..0 # SKIP redis-server or redis-cli not installed"
     exit 0
 fi
-plan 33
+plan 34
 
 # client DIR ARGS... - run doppel client, keeping stdout, stderr and status
 client() {
@@ -132,7 +132,10 @@ like "$err" "warning: client history: redis 127.0.0.1:$port: .*using the local s
     "and warns that the local store is used"
 [ "$elapsed" -lt 3000 ]
 tap_result $? "without a stall (${elapsed} ms)"
-is "$(printf '%s\n' "$err" | grep -c warning)" "1" "one warning for the outage"
+is "$(printf '%s\n' "$err" | grep -c 'warning: .*using the local store')" "1" \
+    "one warning for the outage"
+like "$err" "warning: client history: redis 127.0.0.1:$port: 2 event\\(s\\) of the outage were never copied to it" \
+    "and, as the command ends before redis is back, that its events stayed local"
 client "$tmp/a/conf" show 192.0.2.9
 is "$(field messages)" "1" "host a, still without redis, reads it back from the fallback"
 client "$tmp/a/local" show 192.0.2.9

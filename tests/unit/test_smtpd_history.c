@@ -236,6 +236,47 @@ test_smtpd_history_persist(void **state)
     dstr_free(why);
 }
 
+/* stored_messages - what another reader of the store sees, or -1 */
+static long long
+stored_messages(struct fixture *f, const char *key)
+{
+    struct dstr *why = dstr_new(64, 4096);
+    struct client_history *store;
+    struct client_history_rec r;
+    long long n = -1;
+
+    store = client_history_open(&f->p, CLIENT_HISTORY_RDONLY, why);
+    if (store != NULL && client_history_get(store, key, client_history_now(),
+                                            &r) == CLIENT_HISTORY_FOUND)
+        n = r.messages;
+    store = client_history_close(store);
+    dstr_free(why);
+    return n;
+}
+
+/*
+ * test_smtpd_history_write_due - with no lookup to wake it, the thread
+ * still writes an event within SMTPD_HISTORY_WRITE_MS (it used to
+ * sleep until its next sweep, ten minutes away)
+ */
+static void
+test_smtpd_history_write_due(void **state)
+{
+    struct fixture *f = *state;
+    struct smtpd_history *h = new_history(f);
+    struct netaddr c1 = addr("192.0.2.6");
+    long long start, end;
+
+    run_for(f->base, 100);              /* the thread is asleep */
+    smtpd_history_event(h, &c1, CLIENT_HISTORY_MESSAGE);
+    start = mono_ms();
+    end = start + 20 * SMTPD_HISTORY_WRITE_MS;
+    while (stored_messages(f, "192.0.2.6") != 1 && mono_ms() < end)
+        run_for(f->base, 50);
+    assert_int_equal(stored_messages(f, "192.0.2.6"), 1);
+    h = smtpd_history_free(h);
+}
+
 /* test_smtpd_history_cancel - a cancelled lookup never calls back */
 static void
 test_smtpd_history_cancel(void **state)
@@ -409,6 +450,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_smtpd_history_lookup, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_smtpd_history_write_due, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_smtpd_history_persist, setup,
                                         teardown),
