@@ -167,7 +167,7 @@ $(FUZZ_BUILD)/lib$(1).a: $(patsubst src/%.c,$(FUZZ_BUILD)/%.o,$(call fuzz_srcs_o
 endef
 $(foreach d,$(FUZZ_DIRS),$(eval $(call FUZZ_LIB_RULE,$(d))))
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBS)
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer \

@@ -8,16 +8,7 @@
 #include "util/dstr.h"
 #include "util/xalloc.h"
 #include "tables/access.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
+#include "fuzz.h"
 
 /*
  * LLVMFuzzerTestOneInput - every result is either refused with a reason

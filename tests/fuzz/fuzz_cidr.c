@@ -9,18 +9,9 @@
 #include "util/dstr.h"
 #include "util/netaddr.h"
 #include "util/xalloc.h"
+#include "fuzz.h"
 
 #define FUZZ_MAX_ITEMS 32               /* list items taken from one input */
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /*
  * fuzz_one_network - whatever parses must format, re-parse to the same

@@ -12,8 +12,7 @@
 #include "conf/cfparse.h"
 #include "conf/personality.h"
 #include "conf/services.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* LLVMFuzzerTestOneInput - parse, expand and type-check one input */
 int

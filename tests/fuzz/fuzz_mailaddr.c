@@ -8,16 +8,7 @@
 #include "util/dstr.h"
 #include "util/mailaddr.h"
 #include "util/xalloc.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
+#include "fuzz.h"
 
 /* fuzz_no_control - no byte of s is a control character */
 static int

@@ -10,8 +10,7 @@
 #include "util/dstr.h"
 #include "util/log.h"
 #include "global/master_proto.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* LLVMFuzzerTestOneInput - decode one message; a status body too */
 int

@@ -7,18 +7,9 @@
 
 #include "util/dstr.h"
 #include "smtpd/smtpd_milter_proto.h"
+#include "fuzz.h"
 
 #define FUZZ_PACKETS_MAX 1000           /* bounds the loop on any input */
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /* fuzz_str_inside - s is a NUL-terminated string within [lo, hi) */
 static void

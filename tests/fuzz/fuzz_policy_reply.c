@@ -7,16 +7,7 @@
 
 #include "util/dstr.h"
 #include "smtpd/smtpd_policy.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
+#include "fuzz.h"
 
 /*
  * LLVMFuzzerTestOneInput - the input as what a policy server sent. A

@@ -9,16 +9,7 @@
 #include "util/dstr.h"
 #include "util/netaddr.h"
 #include "smtpd/smtpd_proxy.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
+#include "fuzz.h"
 
 /* fuzz_parse - one parse with its own reason buffer */
 static enum smtpd_proxy_result

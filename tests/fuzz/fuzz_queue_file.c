@@ -8,8 +8,7 @@
 
 #include "util/dstr.h"
 #include "global/queue_file.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* fuzz_touch - read every envelope string, so a bad pointer shows */
 static size_t

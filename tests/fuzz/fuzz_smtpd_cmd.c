@@ -13,6 +13,7 @@
 #include "util/mailaddr.h"
 #include "util/xalloc.h"
 #include "smtpd/smtpd_cmd.h"
+#include "fuzz.h"
 
 /* a line past the longest limit (4096 + the RCPT allowance) is refused
  * before it is split */
@@ -20,21 +21,11 @@
 #define FUZZ_OPT_BITS 7                 /* MAILADDR_OPT_LAX .. UTF8_TXN */
 #define FUZZ_MASKS (1u << FUZZ_OPT_BITS)
 
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 struct fuzz_result {
     enum mailaddr_err err;
     struct mailaddr_path path;
     struct mailaddr_params params;
 };
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /* fuzz_blank - the separators of smtpd_cmd_split() */
 static int

@@ -11,19 +11,10 @@
 
 #include "util/xalloc.h"
 #include "smtpd/smtpd_data.h"
+#include "fuzz.h"
 
 #define FUZZ_MAX_INPUT (64 * 1024)      /* longer inputs teach nothing */
 #define FUZZ_TRAILER "QUIT\r\n"         /* what follows the end marker */
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /* fuzz_rand - xorshift32: the split sizes come from the input's seed */
 static uint32_t

@@ -8,18 +8,9 @@
 #include "util/dstr.h"
 #include "tables/table.h"
 #include "tables/table_cidr.h"
+#include "fuzz.h"
 
 #define FUZZ_INPUT_MAX 65536            /* larger inputs only cost time */
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /*
  * LLVMFuzzerTestOneInput - a table that loads answers lookups of fixed

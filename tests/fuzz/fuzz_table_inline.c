@@ -10,18 +10,9 @@
 #include "util/xalloc.h"
 #include "tables/table.h"
 #include "tables/table_inline.h"
+#include "fuzz.h"
 
 #define FUZZ_INPUT_MAX 16384            /* larger inputs only cost time */
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /*
  * fuzz_plain_items - in "{ k=v, k2=v2 }" without inner braces every item

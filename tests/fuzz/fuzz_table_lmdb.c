@@ -15,18 +15,9 @@
 #include "util/xalloc.h"
 #include "tables/table.h"
 #include "tables/table_lmdb.h"
+#include "fuzz.h"
 
 #define FUZZ_INPUT_MAX 8192             /* larger inputs only cost time */
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /* fuzz_source - a private source file name (tmpfs when there is one) */
 static const char *

@@ -8,18 +8,9 @@
 #include "util/dstr.h"
 #include "tables/table.h"
 #include "tables/table_pcre.h"
+#include "fuzz.h"
 
 #define FUZZ_INPUT_MAX 4096             /* keeps pattern compilation quick */
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /*
  * LLVMFuzzerTestOneInput - the input is a table; a table that loads

@@ -7,8 +7,7 @@
 
 #include "util/dstr.h"
 #include "cli/cli_test_script.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static const uint8_t *fuzz_data;
 static size_t fuzz_size;
@@ -30,14 +29,6 @@ fuzz_load(void *ctx, const char *path, struct dstr *out, struct dstr *err)
         return -1;
     }
     return dstr_append(out, fuzz_data, fuzz_size);
-}
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
 }
 
 /*

@@ -7,16 +7,7 @@
 
 #include "util/dstr.h"
 #include "smtpd/smtpd_xclient.h"
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
+#include "fuzz.h"
 
 /* fuzz_values - what the parser accepted is safe to log and put in headers */
 static void

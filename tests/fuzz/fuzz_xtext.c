@@ -7,18 +7,9 @@
 
 #include "util/dstr.h"
 #include "util/xtext.h"
+#include "fuzz.h"
 
 #define FUZZ_SMALL_LIMIT 16             /* a dstr limit the input can hit */
-
-int     LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* fuzz_check - abort (a crash libFuzzer reports) if cond is false */
-static void
-fuzz_check(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /*
  * LLVMFuzzerTestOneInput - the input as xtext, and as raw bytes.
