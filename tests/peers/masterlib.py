@@ -186,10 +186,13 @@ class Master:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def connect(port, timeout=3.0):
-    """a client socket and the server's first line"""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    return s, readline(s)
+def connect(port, timeout=3.0, source=None):
+    """a client socket (from the loopback address source, if given) and
+    the server's first line"""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0) if source
+                                 else None)
+    return s, readline(s, timeout)
 
 
 def readline(s, timeout=3.0):

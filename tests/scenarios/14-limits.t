@@ -12,13 +12,12 @@
 import os
 import re
 import signal
-import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "peers"))
-from masterlib import BIN, Master, Tap, readline, wait_for  # noqa
+from masterlib import BIN, Master, Tap, command, connect, readline, wait_for  # noqa
 
 SMTPD = os.path.join(BIN, "doppel-smtpd")
 t = Tap(34)
@@ -30,18 +29,13 @@ BASE = ("smtpd_peername_lookup = no\n"
 TOO_MANY = "421 4.7.0 mx.example.test Error: too many connections from %s"
 
 
-def connect_from(source, port, timeout=5.0):
+def connect_from(source, port):
     """a socket from source to 127.0.0.1:port, and the first line"""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
-    return s, readline(s, timeout)
+    return connect(port, 5.0, source)
 
 
-def cmd(s, line, timeout=5.0):
-    s.sendall(line.encode() + b"\r\n")
-    return readline(s, timeout)
+def cmd(s, line):
+    return command(s, line, 5.0)
 
 
 def ehlo(s):

@@ -16,7 +16,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "peers"))
-from masterlib import BIN, Master, Tap, free_port, readline, wait_for  # noqa
+from masterlib import (BIN, Master, Tap, command, connect, free_port,  # noqa
+                       readline, wait_for)
 
 SMTPD = os.path.join(BIN, "doppel-smtpd")
 t = Tap(41)
@@ -27,18 +28,13 @@ def like(got, rx, name):
     t.ok(re.search(rx, got or "") is not None, name, "got: %r" % (got,))
 
 
-def connect_from(port, source, timeout=5.0):
+def connect_from(port, source):
     """a socket from a loopback source address, and the first line"""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
-    return s, readline(s, timeout)
+    return connect(port, 5.0, source)
 
 
-def cmd(s, line, timeout=5.0):
-    s.sendall(line.encode() + b"\r\n")
-    return readline(s, timeout)
+def cmd(s, line):
+    return command(s, line, 5.0)
 
 
 def deliver(port, source, body="Subject: hi\r\n\r\nhello\r\n"):

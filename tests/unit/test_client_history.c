@@ -19,6 +19,7 @@
 #include "util/str.h"
 #include "conf/params.h"
 #include "global/client_history.h"
+#include "helper_history.h"
 #include "testutil.h"
 
 #define T0 1700000000000LL              /* a fake "now", ms */
@@ -37,21 +38,9 @@ static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct dstr *d = dstr_new(64, 4096);
 
     f->dir = testutil_tmpdir();
-    (void) dstr_appendf(d, "%s/data", f->dir);
-    f->data = dstr_steal(d);
-    assert_int_equal(mkdir(f->data, 0700), 0);
-    f->p.data_directory = f->data;
-    f->p.client_history_backend = "lmdb";
-    f->p.client_history_ttl = 30 * DAY;
-    f->p.client_history_max_entries = 100000;
-    f->p.client_history_ipv6_prefix = 64;
-    f->p.client_known_min_messages = 3;
-    f->p.client_known_min_age = HOUR;
-    f->p.client_suspect_events = 3;
-    f->p.client_suspect_window = DAY;
+    f->data = history_test_store(f->dir, &f->p, HOUR);
     testutil_log_start();
     *state = f;
     return 0;
@@ -64,10 +53,7 @@ teardown(void **state)
     struct fixture *f = *state;
 
     testutil_log_stop();
-    if (f->child > 0) {                 /* a test failed with it running */
-        kill(f->child, SIGKILL);
-        waitpid(f->child, NULL, 0);
-    }
+    history_test_reap(&f->child);       /* a test failed with it running */
     testutil_rmtree(f->dir);
     free(f->dir);
     free(f->data);

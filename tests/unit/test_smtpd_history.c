@@ -18,6 +18,7 @@
 #include "conf/params.h"
 #include "global/client_history.h"
 #include "smtpd/smtpd_history.h"
+#include "helper_history.h"
 #include "testutil.h"
 
 #define HOUR (3600 * 1000LL)
@@ -43,21 +44,9 @@ static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct dstr *d = dstr_new(64, 4096);
 
     f->dir = testutil_tmpdir();
-    (void) dstr_appendf(d, "%s/data", f->dir);
-    f->data = dstr_steal(d);
-    assert_int_equal(mkdir(f->data, 0700), 0);
-    f->p.data_directory = f->data;
-    f->p.client_history_backend = "lmdb";
-    f->p.client_history_ttl = 30 * DAY;
-    f->p.client_history_max_entries = 100000;
-    f->p.client_history_ipv6_prefix = 64;
-    f->p.client_known_min_messages = 3;
-    f->p.client_known_min_age = 0;
-    f->p.client_suspect_events = 3;
-    f->p.client_suspect_window = DAY;
+    f->data = history_test_store(f->dir, &f->p, 0);
     f->base = event_base_new();
     assert_non_null(f->base);
     testutil_log_start();
@@ -72,10 +61,7 @@ teardown(void **state)
     struct fixture *f = *state;
 
     testutil_log_stop();
-    if (f->child > 0) {                 /* a test failed with it running */
-        kill(f->child, SIGKILL);
-        waitpid(f->child, NULL, 0);
-    }
+    history_test_reap(&f->child);       /* a test failed with it running */
     event_base_free(f->base);
     testutil_rmtree(f->dir);
     free(f->dir);
